@@ -1,0 +1,504 @@
+"""Compute (Nova): servers and their lifecycle on libvirt.
+
+Create and delete are journalled step by step; `recover()` finishes or rolls back
+whatever a killed process left. `sync()` folds libvirt's view into the store, so
+drift shows as a status, never as a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
+from labcloud.errors import Conflict, LabError, NotFound, Timeout, UsageError
+from labcloud.names import check_name, new_uuid
+from labcloud.services.context import ServiceContext, find, record_event
+from labcloud.services.journal import Journal
+
+GIB = 1024**3
+DOMAIN_PREFIX = "labcloud-"
+
+# Nova's statuses, and the ones each action may start from.
+STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "DELETED")
+_ALLOWED_FROM: dict[str, tuple[str, ...]] = {
+    "start": ("SHUTOFF",),
+    "stop": ("ACTIVE", "PAUSED", "ERROR"),
+    "reboot": ("ACTIVE", "SHUTOFF", "ERROR"),
+    "pause": ("ACTIVE",),
+    "unpause": ("PAUSED",),
+    "suspend": ("ACTIVE", "PAUSED"),
+    "resume": ("SUSPENDED",),
+}
+# libvirt's state -> (Nova status, Nova power state)
+_FROM_LIBVIRT: dict[str, tuple[str, str]] = {
+    "running": ("ACTIVE", "RUNNING"),
+    "paused": ("PAUSED", "PAUSED"),
+    "shutoff": ("SHUTOFF", "SHUTDOWN"),
+    "crashed": ("ERROR", "CRASHED"),
+    "pmsuspended": ("SUSPENDED", "SUSPENDED"),
+    "nostate": ("ERROR", "NOSTATE"),
+}
+
+
+@dataclass(frozen=True)
+class Recovery:
+    operation: str
+    server: str
+    step: str
+    outcome: str  # finished | rolled back
+
+
+class ComputeService:
+    def __init__(self, ctx: ServiceContext, images_dir: Path) -> None:
+        self.ctx = ctx
+        self.images_dir = images_dir
+        self.journal = Journal(ctx.store, ctx.state_dir / "locks")
+        self.recovered_at_start: list[Recovery] = []
+
+    # -- paths ----------------------------------------------------------------------
+    def instance_dir(self, server_id: str) -> Path:
+        return self.ctx.state_dir / "instances" / server_id
+
+    def console_path(self, server_id: str) -> Path:
+        return self.instance_dir(server_id) / "console.log"
+
+    # -- queries --------------------------------------------------------------------
+    def list(self, sync: bool = True) -> list[Server]:
+        if sync:
+            self.sync()
+        with self.ctx.store.read() as s:
+            query = select(Server).where(Server.project_id == self.ctx.project.id)
+            return list(s.exec(query.order_by(Server.created_at, Server.name)))
+
+    def get(self, ref: str, sync: bool = True) -> Server:
+        with self.ctx.store.read() as s:
+            server = self._find(s, ref)
+        if sync:
+            self.sync([server.id])
+            with self.ctx.store.read() as s:
+                server = s.get(Server, server.id) or server
+        return server
+
+    def _find(self, s: Session, ref: str) -> Server:
+        return find(s, Server, ref, "server", project_id=self.ctx.project.id)
+
+    # -- create ---------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        image_ref: str,
+        flavor_ref: str,
+        *,
+        timeout: float = 300.0,
+        progress: Callable[[str], None] | None = None,
+    ) -> Server:
+        check_name(name, "server name")
+        deadline = time.monotonic() + timeout
+        project = self.ctx.project
+        with self.ctx.store.read() as s:
+            flavor = find(s, Flavor, flavor_ref, "flavor")
+            image = find(s, Image, image_ref, "image", project_id=project.id, public_ok=True)
+            kernel = s.get(Image, image.kernel_id) if image.kernel_id else None
+            ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
+            if s.exec(
+                select(Server.id).where(Server.project_id == project.id, Server.name == name)
+            ).first():
+                raise Conflict(
+                    f"a server named {name!r} already exists",
+                    "pick another name or delete it first",
+                )
+        self._check_bootable(image, flavor)
+        report = progress or (lambda _step: None)
+        server_id = new_uuid()
+        report("choosing the accelerator")
+        virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
+        server = Server(
+            id=server_id,
+            name=name,
+            status="BUILD",
+            task_state="spawning",
+            project_id=project.id,
+            image_id=image.id,
+            flavor_id=flavor.id,
+            flavor_name=flavor.name,
+            vcpus=flavor.vcpus,
+            ram=flavor.ram,
+            disk=flavor.disk,
+            domain_name=f"{DOMAIN_PREFIX}{server_id}",
+        )
+
+        def allocate(s: Session) -> None:
+            s.add(server)
+            record_event(s, "server", server_id, name, "create requested")
+
+        try:
+            with self.journal.begin("server.create", server_id, allocate, name=name) as op:
+                try:
+                    disk = self.instance_dir(server_id) / "disk"
+                    op.step("disk")
+                    report("creating the root disk")
+                    self.ctx.agent.make_dir(str(self.instance_dir(server_id)))
+                    size = max(flavor.disk * GIB, image.virtual_size)
+                    self.ctx.agent.create_overlay(
+                        str(self.images_dir / image.checksum), image.file_format, str(disk), size
+                    )
+                    _check_deadline(deadline, timeout, "creating the root disk")
+                    op.step("define")
+                    report("defining the domain")
+                    self.ctx.hypervisor.define(
+                        self._domain_xml(server, image, kernel, ramdisk, virt_type, str(disk))
+                    )
+                    op.step("start")
+                    report("starting the domain")
+                    self.ctx.hypervisor.start(server_id)
+                    op.step("finish")
+                    report("recording ACTIVE")
+                    with self.ctx.store.write() as s:
+                        row = s.get(Server, server_id)
+                        assert row is not None
+                        row.status, row.power_state, row.task_state = "ACTIVE", "RUNNING", None
+                        row.launched_at = row.updated_at = utcnow()
+                        record_event(s, "server", server_id, name, "ACTIVE")
+                        op.finish(s)
+                        server = row
+                except BaseException as exc:
+                    self._rollback_create(server_id, name, str(exc) or type(exc).__name__)
+                    with self.ctx.store.write() as s:
+                        op.finish(s, "rolled_back")
+                    raise
+        except IntegrityError:
+            raise Conflict(f"a server named {name!r} already exists") from None
+        return server
+
+    def redefine(self, server_id: str) -> None:
+        """Define a server's domain again from the store, e.g. after it was undefined by hand."""
+        with self.ctx.store.read() as s:
+            server = s.get(Server, server_id)
+            if server is None:
+                raise NotFound(f"no server {server_id}")
+            image = s.get(Image, server.image_id) if server.image_id else None
+            if image is None:
+                raise NotFound(f"server {server.name}'s image is gone; it cannot be redefined")
+            kernel = s.get(Image, image.kernel_id) if image.kernel_id else None
+            ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
+        virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
+        disk = str(self.instance_dir(server_id) / "disk")
+        self.ctx.hypervisor.define(
+            self._domain_xml(server, image, kernel, ramdisk, virt_type, disk)
+        )
+
+    def _check_bootable(self, image: Image, flavor: Flavor) -> None:
+        if image.status != "active":
+            raise Conflict(f"image {image.name} is {image.status}, not active")
+        if image.disk_format in ("aki", "ari"):
+            raise UsageError(
+                f"image {image.name} is a {image.disk_format} (kernel or ramdisk)",
+                "boot the machine image (ami) that references it",
+            )
+        if image.disk_format == "ami" and not image.kernel_id:
+            raise UsageError(f"image {image.name} is an ami without a kernel_id")
+        if flavor.disk and image.virtual_size > flavor.disk * GIB:
+            raise UsageError(
+                f"flavor {flavor.name}'s disk ({flavor.disk} GiB) is smaller than image "
+                f"{image.name} ({image.virtual_size / GIB:.1f} GiB)",
+                "pick a larger flavor",
+            )
+        if image.min_disk and flavor.disk < image.min_disk:
+            raise UsageError(
+                f"image {image.name} needs a disk of {image.min_disk} GiB", "pick a larger flavor"
+            )
+        if image.min_ram and flavor.ram < image.min_ram:
+            raise UsageError(
+                f"image {image.name} needs {image.min_ram} MiB of RAM", "pick a larger flavor"
+            )
+
+    def _domain_xml(
+        self,
+        server: Server,
+        image: Image,
+        kernel: Image | None,
+        ramdisk: Image | None,
+        virt_type: str,
+        disk: str,
+    ) -> str:
+        props = json.loads(image.properties or "{}")
+        cmdline = props.get("os_command_line")
+        if cmdline and props.get("builtin") == "tiny":
+            cmdline = f"{cmdline} labcloud.hostname={server.name}"
+        spec: dict[str, object] = {
+            "uuid": server.id,
+            "name": server.domain_name,
+            "vcpus": server.vcpus,
+            "memory_mib": server.ram,
+            "virt_type": virt_type,
+            "console_log": str(self.console_path(server.id)),
+            "disks": [{"path": disk, "target": "vda", "file_format": "qcow2"}],
+            "kernel": str(self.images_dir / kernel.checksum) if kernel else None,
+            "initrd": str(self.images_dir / ramdisk.checksum) if ramdisk else None,
+            "cmdline": cmdline if kernel else None,
+            "metadata": {
+                "name": server.name,
+                "project": server.project_id,
+                "flavor": server.flavor_name,
+            },
+        }
+        return self.ctx.domain_builder(spec)
+
+    def _rollback_create(self, server_id: str, name: str, why: str) -> None:
+        """Undo every step of a create; each undo is safe when its step never ran."""
+        hv = self.ctx.hypervisor
+        hv.undefine(server_id)
+        self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
+        with self.ctx.store.write() as s:
+            row = s.get(Server, server_id)
+            if row is not None:
+                s.delete(row)
+            record_event(s, "server", server_id, name, f"create rolled back: {why[:200]}")
+
+    # -- delete ---------------------------------------------------------------------
+    def delete(self, ref: str) -> Server:
+        with self.ctx.store.read() as s:
+            server = self._find(s, ref)
+        if self._busy(server.id):
+            raise Conflict(
+                f"server {server.name} has an operation in progress",
+                "wait for it to finish, or run `labcloud doctor --repair`",
+            )
+
+        def allocate(s: Session) -> None:
+            row = s.get(Server, server.id)
+            if row is None:
+                raise NotFound(f"server {server.name} was deleted meanwhile")
+            row.task_state = "deleting"
+            row.updated_at = utcnow()
+            record_event(s, "server", server.id, server.name, "delete requested")
+
+        with self.journal.begin("server.delete", server.id, allocate, name=server.name) as op:
+            self._delete_steps(op, server.id, server.name)
+        server.status = "DELETED"
+        return server
+
+    def _delete_steps(self, op, server_id: str, name: str) -> None:  # type: ignore[no-untyped-def]
+        op.step("destroy")
+        self.ctx.hypervisor.destroy(server_id)
+        op.step("undefine")
+        self.ctx.hypervisor.undefine(server_id)
+        op.step("remove-disk")
+        self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
+        op.step("finish")
+        with self.ctx.store.write() as s:
+            row = s.get(Server, server_id)
+            if row is not None:
+                s.delete(row)
+            record_event(s, "server", server_id, name, "DELETED")
+            op.finish(s)
+
+    def _busy(self, server_id: str) -> bool:
+        with self.ctx.store.read() as s:
+            return (
+                s.exec(
+                    select(Operation.id).where(
+                        Operation.resource_id == server_id, Operation.state == "running"
+                    )
+                ).first()
+                is not None
+            )
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self, ref: str, timeout: float = 60.0) -> Server:
+        server = self._ready_for("start", ref)
+        self.ctx.hypervisor.start(server.id)
+        self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        return self._settle(server.id, "started")
+
+    def stop(self, ref: str, timeout: float | None = None) -> Server:
+        """Graceful ACPI shutdown; powered off when the guest has not stopped in time."""
+        server = self._ready_for("stop", ref)
+        self._shutdown(server.id, timeout)
+        return self._settle(server.id, "stopped")
+
+    def _shutdown(self, server_id: str, timeout: float | None) -> None:
+        hv = self.ctx.hypervisor
+        state = hv.state(server_id)
+        if state is None or state.state == "shutoff":
+            return
+        grace = self.ctx.config.site.shutdown_timeout if timeout is None else timeout
+        if state.state == "running" and grace > 0:
+            hv.shutdown(server_id)
+            try:
+                hv.wait_for(server_id, {"shutoff", "missing"}, grace)
+                return
+            except Timeout:
+                pass  # as Nova does: a guest that ignores ACPI is powered off
+        hv.destroy(server_id)
+        hv.wait_for(server_id, {"shutoff", "missing"}, 30)
+
+    def reboot(self, ref: str, hard: bool = False, timeout: float | None = None) -> Server:
+        """Soft: a clean shutdown then start. Hard: power off then start."""
+        server = self._ready_for("reboot", ref)
+        self._shutdown(server.id, 0 if hard else timeout)
+        self.ctx.hypervisor.start(server.id)
+        self.ctx.hypervisor.wait_for(server.id, {"running"}, 60)
+        return self._settle(server.id, "hard rebooted" if hard else "rebooted")
+
+    def pause(self, ref: str) -> Server:
+        server = self._ready_for("pause", ref)
+        self.ctx.hypervisor.pause(server.id)
+        return self._settle(server.id, "paused")
+
+    def unpause(self, ref: str) -> Server:
+        server = self._ready_for("unpause", ref)
+        self.ctx.hypervisor.unpause(server.id)
+        return self._settle(server.id, "unpaused")
+
+    def suspend(self, ref: str) -> Server:
+        """Nova's suspend: the guest's memory is saved to disk and the domain stops."""
+        server = self._ready_for("suspend", ref)
+        self.ctx.hypervisor.managed_save(server.id)
+        return self._settle(server.id, "suspended")
+
+    def resume(self, ref: str, timeout: float = 60.0) -> Server:
+        server = self._ready_for("resume", ref)
+        self.ctx.hypervisor.start(server.id)  # restores the managed-save image
+        self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        return self._settle(server.id, "resumed")
+
+    def _ready_for(self, action: str, ref: str) -> Server:
+        server = self.get(ref)
+        if server.task_state:
+            raise Conflict(
+                f"server {server.name} is busy ({server.task_state})", "wait for it to finish"
+            )
+        allowed = _ALLOWED_FROM[action]
+        if server.status not in allowed:
+            raise Conflict(
+                f"cannot {action} server {server.name} while it is {server.status}",
+                f"{action} needs it {' or '.join(allowed)}",
+            )
+        return server
+
+    def _settle(self, server_id: str, what: str) -> Server:
+        self.sync([server_id], event=what)
+        with self.ctx.store.read() as s:
+            row = s.get(Server, server_id)
+        if row is None:
+            raise NotFound(f"server {server_id} vanished")
+        return row
+
+    # -- console --------------------------------------------------------------------
+    def console_log(self, ref: str, lines: int = 0) -> str:
+        server = self.get(ref, sync=False)
+        return self.ctx.agent.tail(str(self.console_path(server.id)), lines)
+
+    def wait_console(self, ref: str, pattern: str, timeout: float) -> str:
+        """Wait until the console log has a line matching `pattern`; returns that line."""
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"invalid pattern {pattern!r}: {exc}") from None
+        server = self.get(ref, sync=False)
+        path = str(self.console_path(server.id))
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.ctx.agent.tail(path, 0).splitlines():
+                if regex.search(line):
+                    return line
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"{server.name}'s console showed no line matching {pattern!r} in {timeout:g} s",
+                    "see `labcloud console log`",
+                )
+            time.sleep(0.25)
+
+    # -- drift ----------------------------------------------------------------------
+    def sync(self, server_ids: list[str] | None = None, event: str | None = None) -> int:
+        """Fold libvirt's view into the store, in one round trip. Returns rows changed."""
+        states = self.ctx.hypervisor.domain_states()
+        changed = 0
+        with self.ctx.store.write() as s:
+            query = select(Server).where(Server.task_state.is_(None))  # type: ignore[union-attr]
+            if server_ids is not None:
+                query = query.where(Server.id.in_(server_ids))  # type: ignore[attr-defined]
+            for row in s.exec(query):
+                if row.status == "BUILD":
+                    continue
+                dom = states.get(row.id)
+                if dom is None:
+                    status, power, fault = "ERROR", "NOSTATE", "its libvirt domain is missing"
+                else:
+                    status, power = _FROM_LIBVIRT.get(dom.state, ("ERROR", "NOSTATE"))
+                    if dom.state == "shutoff" and (dom.saved or row.status == "SUSPENDED"):
+                        status, power = "SUSPENDED", "SUSPENDED"
+                    fault = "the guest crashed" if dom.state == "crashed" else ""
+                if (row.status, row.power_state, row.fault) != (status, power, fault):
+                    note = event or "changed outside labcloud"
+                    record_event(
+                        s, "server", row.id, row.name, f"{row.status} -> {status} ({note})"
+                    )
+                    row.status, row.power_state, row.fault = status, power, fault
+                    row.updated_at = utcnow()
+                    changed += 1
+        return changed
+
+    # -- crash recovery -------------------------------------------------------------
+    def recover(self) -> list[Recovery]:
+        """Finish or roll back operations whose process died. Safe to run any time."""
+        done: list[Recovery] = []
+        for op in self.journal.interrupted():
+            if not op.kind.startswith("server."):
+                continue
+            with self.journal.adopt(op) as handle:
+                if handle is None:
+                    continue
+                name = json.loads(op.detail).get("name", op.resource_id)
+                if op.kind == "server.create":
+                    state = self.ctx.hypervisor.state(op.resource_id)
+                    if op.step == "finish" and state is not None and state.state == "running":
+                        with self.ctx.store.write() as s:
+                            row = s.get(Server, op.resource_id)
+                            if row is not None:
+                                row.status, row.power_state, row.task_state = (
+                                    "ACTIVE",
+                                    "RUNNING",
+                                    None,
+                                )
+                                row.launched_at = row.updated_at = utcnow()
+                                record_event(
+                                    s,
+                                    "server",
+                                    row.id,
+                                    name,
+                                    "ACTIVE (create finished after a crash)",
+                                )
+                            handle.finish(s)
+                        outcome = "finished"
+                    else:
+                        self._rollback_create(
+                            op.resource_id, name, f"interrupted at step {op.step}"
+                        )
+                        with self.ctx.store.write() as s:
+                            handle.finish(s, "rolled_back")
+                        outcome = "rolled back"
+                elif op.kind == "server.delete":
+                    self._delete_steps(handle, op.resource_id, name)
+                    outcome = "finished"
+                else:
+                    continue
+                done.append(Recovery(op.kind, name, op.step, outcome))
+        return done
+
+
+def _check_deadline(deadline: float, timeout: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise Timeout(f"timed out after {timeout:g} s while {what}", "raise --timeout")
+
+
+__all__ = ["STATUSES", "ComputeService", "LabError", "Recovery"]

@@ -1,0 +1,101 @@
+"""What every service gets: the config, the store, the current project and lazy backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TypeVar
+
+from sqlmodel import Session, SQLModel, or_, select
+
+from labcloud.config import LabConfig
+from labcloud.db.models import Event, Project
+from labcloud.db.store import Store
+from labcloud.errors import NotFound
+from labcloud.names import is_uuid
+from labcloud.services.interfaces import DomainBuilder, Hypervisor, NodeAgent
+
+M = TypeVar("M", bound=SQLModel)
+
+
+@dataclass
+class ServiceContext:
+    config: LabConfig
+    store: Store
+    project_name: str
+    hypervisor_factory: Callable[[], Hypervisor]
+    agent_factory: Callable[[], NodeAgent]
+    domain_builder: DomainBuilder
+    _project: Project | None = field(default=None, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.site.state_dir
+
+    @cached_property
+    def hypervisor(self) -> Hypervisor:
+        return self.hypervisor_factory()
+
+    @cached_property
+    def agent(self) -> NodeAgent:
+        return self.agent_factory()
+
+    @property
+    def project(self) -> Project:
+        if self._project is None:
+            with self.store.read() as s:
+                project = s.exec(select(Project).where(Project.name == self.project_name)).first()
+            if project is None:
+                raise NotFound(
+                    f"project {self.project_name!r} does not exist",
+                    "run `labcloud init`, or pick one from `labcloud project list`",
+                )
+            self._project = project
+        return self._project
+
+
+def find(
+    session: Session,
+    model: type[M],
+    ref: str,
+    what: str,
+    *,
+    project_id: str | None = None,
+    public_ok: bool = False,
+) -> M:
+    """A resource by UUID or by name, within a project (and public ones when allowed)."""
+    key = model.id if is_uuid(ref) else model.name  # type: ignore[attr-defined]
+    query = select(model).where(key == ref)
+    if project_id is not None:
+        scope = model.project_id == project_id  # type: ignore[attr-defined]
+        if public_ok:
+            scope = or_(scope, model.visibility == "public")  # type: ignore[attr-defined]
+        query = query.where(scope)
+    rows = list(session.exec(query))
+    if not rows:
+        raise NotFound(
+            f"no {what} named or with ID {ref!r}",
+            f"`labcloud {what} list` shows the {what}s you can use",
+        )
+    if len(rows) > 1:
+        # A private and a public one share the name: the project's own wins, as in Glance.
+        own = [r for r in rows if getattr(r, "project_id", None) == project_id]
+        if len(own) == 1:
+            return own[0]
+        raise NotFound(f"more than one {what} is named {ref!r}", "use its ID instead")
+    return rows[0]
+
+
+def record_event(
+    session: Session, resource_type: str, resource_id: str, name: str, message: str
+) -> None:
+    session.add(
+        Event(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            resource_name=name,
+            message=message,
+        )
+    )
