@@ -1,0 +1,1 @@
+"""The headless command line, in the openstack client's grammar."""

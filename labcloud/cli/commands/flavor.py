@@ -1,0 +1,65 @@
+"""flavor list|show|create|delete"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labcloud.cli.output import Record, Table
+from labcloud.cli.registry import arg, command
+from labcloud.db.models import Flavor
+
+COLUMNS = ("ID", "Name", "VCPUs", "RAM", "Disk", "Ephemeral", "Is Public")
+
+
+def _row(f: Flavor) -> tuple[Any, ...]:
+    return (f.id, f.name, f.vcpus, f.ram, f.disk, f.ephemeral, f.is_public)
+
+
+def record(f: Flavor) -> Record:
+    return Record(dict(zip(COLUMNS, _row(f), strict=True)) | {"created_at": f.created_at})
+
+
+@command("flavor", "list", help="List flavors", example="labcloud flavor list -f value -c Name")
+def flavor_list(lab: Any, a: Any) -> Table:
+    return Table(COLUMNS, [_row(f) for f in lab.flavors.list()])
+
+
+@command(
+    "flavor",
+    "show",
+    help="Show one flavor",
+    example="labcloud flavor show m1.tiny",
+    args=(arg("flavor", help="name or ID"),),
+)
+def flavor_show(lab: Any, a: Any) -> Record:
+    return record(lab.flavors.get(a.flavor))
+
+
+@command(
+    "flavor",
+    "create",
+    help="Create a flavor",
+    example="labcloud flavor create m1.micro --vcpus 1 --ram 256 --disk 1",
+    args=(
+        arg("name"),
+        arg("--vcpus", type=int, required=True),
+        arg("--ram", type=int, required=True, help="MiB"),
+        arg("--disk", type=int, default=0, help="GiB"),
+        arg("--ephemeral", type=int, default=0, help="GiB"),
+    ),
+)
+def flavor_create(lab: Any, a: Any) -> Record:
+    return record(lab.flavors.create(a.name, a.vcpus, a.ram, a.disk, a.ephemeral))
+
+
+@command(
+    "flavor",
+    "delete",
+    help="Delete a flavor (servers keep their copy of it)",
+    example="labcloud flavor delete m1.micro",
+    args=(arg("flavor", nargs="+"),),
+)
+def flavor_delete(lab: Any, a: Any) -> str:
+    for ref in a.flavor:
+        lab.flavors.delete(ref)
+    return ""
