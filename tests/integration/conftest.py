@@ -1,0 +1,70 @@
+"""Fixtures for integration tests: isolated nodes with their own libvirtd.
+
+Every test here is marked `integration` and needs root, libvirtd, virtlogd, QEMU
+and util-linux's unshare/nsenter. Without them a test skips, or fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.node import Node, start_node
+
+HERE = Path(__file__).resolve().parent
+TOOLS = ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "unshare", "nsenter", "ip")
+
+
+def require_root_and_tools() -> None:
+    """Skip (fail under CI=true) unless we are root and the daemons and tools exist."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("not running as root")
+    path = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
+    missing = [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
+    if missing:
+        problems.append("missing " + ", ".join(missing))
+    if not problems:
+        return
+    reason = "integration tests need root and libvirt/QEMU/util-linux: " + "; ".join(problems)
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees the whole session's items: mark only the ones below here.
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _integration_requirements() -> None:
+    require_root_and_tools()
+
+
+@pytest.fixture(scope="session")
+def node() -> Iterator[Node]:
+    """One node shared by the whole session; stopped at the end, whatever happened."""
+    require_root_and_tools()
+    started = start_node("node")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def fresh_node() -> Iterator[Node]:
+    """A node of the test's own, stopped when the test ends."""
+    require_root_and_tools()
+    started = start_node("fresh")
+    try:
+        yield started
+    finally:
+        started.stop()
