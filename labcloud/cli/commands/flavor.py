@@ -6,17 +6,18 @@ from typing import Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
-from labcloud.db.models import Flavor
 
 COLUMNS = ("ID", "Name", "VCPUs", "RAM", "Disk", "Ephemeral", "Is Public")
 
 
-def _row(f: Flavor) -> tuple[Any, ...]:
+def _row(f: Any) -> tuple[Any, ...]:
     return (f.id, f.name, f.vcpus, f.ram, f.disk, f.ephemeral, f.is_public)
 
 
-def record(f: Flavor) -> Record:
-    return Record(dict(zip(COLUMNS, _row(f), strict=True)) | {"created_at": f.created_at})
+def record(f: Any) -> Record:
+    return Record({"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk,
+                   "ephemeral": f.ephemeral, "is_public": f.is_public,
+                   "created_at": f.created_at})
 
 
 @command("flavor", "list", help="List flavors", example="labcloud flavor list -f value -c Name")

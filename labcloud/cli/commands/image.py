@@ -7,17 +7,16 @@ from typing import Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
-from labcloud.db.models import Image
 from labcloud.errors import UsageError
 
 COLUMNS = ("ID", "Name", "Status", "Disk Format", "Size", "Visibility")
 
 
-def _row(i: Image) -> tuple[Any, ...]:
+def _row(i: Any) -> tuple[Any, ...]:
     return (i.id, i.name, i.status, i.disk_format, i.size, i.visibility)
 
 
-def record(i: Image) -> Record:
+def record(i: Any) -> Record:
     return Record(
         {
             "id": i.id,

@@ -7,7 +7,6 @@ from typing import Any
 from labcloud.cli.output import Record, Table
 from labcloud.cli.progress import Progress
 from labcloud.cli.registry import arg, command
-from labcloud.db.models import Server
 
 COLUMNS = ("ID", "Name", "Status", "Task State", "Power State", "Image", "Flavor")
 
@@ -16,7 +15,7 @@ def _image_names(lab: Any) -> dict[str, str]:
     return {i.id: i.name for i in lab.images.list()}
 
 
-def _row(s: Server, images: dict[str, str]) -> tuple[Any, ...]:
+def _row(s: Any, images: dict[str, str]) -> tuple[Any, ...]:
     return (
         s.id,
         s.name,
@@ -28,7 +27,7 @@ def _row(s: Server, images: dict[str, str]) -> tuple[Any, ...]:
     )
 
 
-def record(lab: Any, s: Server) -> Record:
+def record(lab: Any, s: Any) -> Record:
     return Record(
         {
             "id": s.id,
