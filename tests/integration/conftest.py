@@ -68,3 +68,12 @@ def fresh_node() -> Iterator[Node]:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture(scope="session")
+def lab(node: Node) -> Node:
+    """The session node with labcloud's state initialised and the built-in tiny image."""
+    node.labcloud("init")
+    if node.labcloud("image", "show", "tiny", check=False).returncode != 0:
+        node.labcloud("image", "create", "tiny", "--builtin")
+    return node
