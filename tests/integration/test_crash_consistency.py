@@ -47,7 +47,7 @@ def test_create_killed_at_each_step(lab: Node, step: str) -> None:
         "--flavor",
         "m1.nano",
     )
-    servers = assert_store_agrees_with_libvirt(lab)
+    assert_store_agrees_with_libvirt(lab)
     shown = lab.labcloud("server", "show", name, "-f", "json", check=False)
     if step == "finish":
         # The domain was already running: the create is finished, not undone.
