@@ -1,0 +1,1 @@
+"""Shell scripts of the tiny guest image, shipped as package data."""
