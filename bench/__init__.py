@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks. They print ratios against targets; they never assert on timing."""

@@ -1,0 +1,41 @@
+"""`python -m bench [all|foundation] [--instances N] [--rounds R] [--workers W]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# The harness lives in tests/ at the repository root; make it importable from anywhere.
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+BENCHMARKS = ("foundation",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("benchmark", nargs="?", default="all", choices=("all", *BENCHMARKS))
+    p.add_argument(
+        "--instances", type=int, default=500, help="defined instances in the lab (default 500)"
+    )
+    p.add_argument("--rounds", type=int, default=5, help="timed runs per command (default 5)")
+    p.add_argument(
+        "--workers", type=int, default=3, help="processes that populate the lab (default 3)"
+    )
+    a = p.parse_args(argv)
+    if a.instances < 0 or a.rounds < 1 or a.workers < 1:
+        p.error("--instances must be >= 0, --rounds and --workers >= 1")
+
+    from bench import foundation
+
+    status = 0
+    for name in BENCHMARKS if a.benchmark == "all" else (a.benchmark,):
+        if name == "foundation":
+            status |= foundation.run(a.instances, a.rounds, a.workers)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
