@@ -21,7 +21,8 @@ from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.journal import Journal
+from labcloud.services.interfaces import DomainStateView
+from labcloud.services.journal import Journal, OperationHandle
 
 GIB = 1024**3
 DOMAIN_PREFIX = "labcloud-"
@@ -161,14 +162,9 @@ class ComputeService:
                     self.ctx.hypervisor.start(server_id)
                     op.step("finish")
                     report("recording ACTIVE")
-                    with self.ctx.store.write() as s:
-                        row = s.get(Server, server_id)
-                        assert row is not None
-                        row.status, row.power_state, row.task_state = "ACTIVE", "RUNNING", None
-                        row.launched_at = row.updated_at = utcnow()
-                        record_event(s, "server", server_id, name, "ACTIVE")
-                        op.finish(s)
-                        server = row
+                    finished = self._finish_create(op, server_id, name, "ACTIVE")
+                    assert finished is not None
+                    server = finished
                 except BaseException as exc:
                     self._rollback_create(server_id, name, str(exc) or type(exc).__name__)
                     with self.ctx.store.write() as s:
@@ -177,6 +173,19 @@ class ComputeService:
         except IntegrityError:
             raise Conflict(f"a server named {name!r} already exists") from None
         return server
+
+    def _finish_create(
+        self, op: OperationHandle, server_id: str, name: str, note: str
+    ) -> Server | None:
+        """The last step of a create, by its own process or by recovery: mark it ACTIVE."""
+        with self.ctx.store.write() as s:
+            row = s.get(Server, server_id)
+            if row is not None:
+                row.status, row.power_state, row.task_state = "ACTIVE", "RUNNING", None
+                row.launched_at = row.updated_at = utcnow()
+                record_event(s, "server", server_id, name, note)
+            op.finish(s)
+        return row
 
     def redefine(self, server_id: str) -> None:
         """Define a server's domain again from the store, e.g. after it was undefined by hand."""
@@ -286,7 +295,7 @@ class ComputeService:
         server.status = "DELETED"
         return server
 
-    def _delete_steps(self, op, server_id: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    def _delete_steps(self, op: OperationHandle, server_id: str, name: str) -> None:
         op.step("destroy")
         self.ctx.hypervisor.destroy(server_id)
         op.step("undefine")
@@ -420,32 +429,32 @@ class ComputeService:
 
     # -- drift ----------------------------------------------------------------------
     def sync(self, server_ids: list[str] | None = None, event: str | None = None) -> int:
-        """Fold libvirt's view into the store, in one round trip. Returns rows changed."""
+        """Fold libvirt's view into the store, in one round trip. Returns rows changed.
+
+        Drift is looked for in a read transaction; the write lock is taken only when some
+        row really changed, so concurrent `server list` calls do not queue on each other.
+        """
         states = self.ctx.hypervisor.domain_states()
+        query = select(Server).where(Server.task_state.is_(None))  # type: ignore[union-attr]
+        if server_ids is not None:
+            query = query.where(Server.id.in_(server_ids))  # type: ignore[attr-defined]
+        with self.ctx.store.read() as s:
+            drifted = [row.id for row in s.exec(query) if _drift(row, states)]
+        if not drifted:
+            return 0
         changed = 0
         with self.ctx.store.write() as s:
-            query = select(Server).where(Server.task_state.is_(None))  # type: ignore[union-attr]
-            if server_ids is not None:
-                query = query.where(Server.id.in_(server_ids))  # type: ignore[attr-defined]
-            for row in s.exec(query):
-                if row.status == "BUILD":
+            # Re-checked under the lock: another process may have settled them meanwhile.
+            for row in s.exec(query.where(Server.id.in_(drifted))):  # type: ignore[attr-defined]
+                wanted = _drift(row, states)
+                if wanted is None:
                     continue
-                dom = states.get(row.id)
-                if dom is None:
-                    status, power, fault = "ERROR", "NOSTATE", "its libvirt domain is missing"
-                else:
-                    status, power = _FROM_LIBVIRT.get(dom.state, ("ERROR", "NOSTATE"))
-                    if dom.state == "shutoff" and (dom.saved or row.status == "SUSPENDED"):
-                        status, power = "SUSPENDED", "SUSPENDED"
-                    fault = "the guest crashed" if dom.state == "crashed" else ""
-                if (row.status, row.power_state, row.fault) != (status, power, fault):
-                    note = event or "changed outside labcloud"
-                    record_event(
-                        s, "server", row.id, row.name, f"{row.status} -> {status} ({note})"
-                    )
-                    row.status, row.power_state, row.fault = status, power, fault
-                    row.updated_at = utcnow()
-                    changed += 1
+                status, power, fault = wanted
+                note = event or "changed outside labcloud"
+                record_event(s, "server", row.id, row.name, f"{row.status} -> {status} ({note})")
+                row.status, row.power_state, row.fault = status, power, fault
+                row.updated_at = utcnow()
+                changed += 1
         return changed
 
     # -- crash recovery -------------------------------------------------------------
@@ -462,23 +471,9 @@ class ComputeService:
                 if op.kind == "server.create":
                     state = self.ctx.hypervisor.state(op.resource_id)
                     if op.step == "finish" and state is not None and state.state == "running":
-                        with self.ctx.store.write() as s:
-                            row = s.get(Server, op.resource_id)
-                            if row is not None:
-                                row.status, row.power_state, row.task_state = (
-                                    "ACTIVE",
-                                    "RUNNING",
-                                    None,
-                                )
-                                row.launched_at = row.updated_at = utcnow()
-                                record_event(
-                                    s,
-                                    "server",
-                                    row.id,
-                                    name,
-                                    "ACTIVE (create finished after a crash)",
-                                )
-                            handle.finish(s)
+                        self._finish_create(
+                            handle, op.resource_id, name, "ACTIVE (create finished after a crash)"
+                        )
                         outcome = "finished"
                     else:
                         self._rollback_create(
@@ -494,6 +489,21 @@ class ComputeService:
                     continue
                 done.append(Recovery(op.kind, name, op.step, outcome))
         return done
+
+
+def _drift(row: Server, states: dict[str, DomainStateView]) -> tuple[str, str, str] | None:
+    """The (status, power state, fault) libvirt implies for a row, when it differs."""
+    if row.status == "BUILD":
+        return None
+    dom = states.get(row.id)
+    if dom is None:
+        wanted = ("ERROR", "NOSTATE", "its libvirt domain is missing")
+    else:
+        status, power = _FROM_LIBVIRT.get(dom.state, ("ERROR", "NOSTATE"))
+        if dom.state == "shutoff" and (dom.saved or row.status == "SUSPENDED"):
+            status, power = "SUSPENDED", "SUSPENDED"
+        wanted = (status, power, "the guest crashed" if dom.state == "crashed" else "")
+    return None if (row.status, row.power_state, row.fault) == wanted else wanted
 
 
 def _check_deadline(deadline: float, timeout: float, what: str) -> None:
