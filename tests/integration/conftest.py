@@ -6,34 +6,15 @@ and util-linux's unshare/nsenter. Without them a test skips, or fails under CI=t
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.harness.node import Node, start_node
+from tests.harness.requirements import require_root_and_tools
 
 HERE = Path(__file__).resolve().parent
-TOOLS = ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "unshare", "nsenter", "ip")
-
-
-def require_root_and_tools() -> None:
-    """Skip (fail under CI=true) unless we are root and the daemons and tools exist."""
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("not running as root")
-    path = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
-    missing = [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
-    if missing:
-        problems.append("missing " + ", ".join(missing))
-    if not problems:
-        return
-    reason = "integration tests need root and libvirt/QEMU/util-linux: " + "; ".join(problems)
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from labcloud.backends import tinyimage as ti
 
+from tests.harness.requirements import require_root_and_tools
+
 pytestmark = pytest.mark.integration
 
 QEMU = "qemu-system-x86_64"
@@ -28,25 +30,9 @@ EVENT_TIMEOUT = 30.0
 QEMU_MAC0 = "52:54:00:12:34:56"  # QEMU's default MAC for the first NIC
 
 
-def require_qemu() -> None:
-    """Skip (fail under CI=true) without root, QEMU or util-linux's unshare."""
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("not running as root (unshare --net needs it)")
-    missing = [tool for tool in (QEMU, "qemu-img", "unshare") if shutil.which(tool) is None]
-    if missing:
-        problems.append("missing " + ", ".join(missing))
-    if not problems:
-        return
-    reason = "tiny image boot test: " + "; ".join(problems)
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> ti.TinyImage:
-    require_qemu()
+    require_root_and_tools()  # module fixtures run before the autouse check
     try:
         return ti.build_tiny_image(tmp_path_factory.mktemp("tiny"))
     except ti.TinyImageError as exc:
