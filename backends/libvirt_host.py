@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -101,6 +102,9 @@ class Host:
                 conn.domainEventRegisterAny(
                     None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None
                 )
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, self._on_device, None
+                )
                 self._conn = conn
             return self._conn
 
@@ -128,6 +132,10 @@ class Host:
             state = "missing"
         for listener in list(self._listeners):
             listener(uuid, state)
+        with self._changed:
+            self._changed.notify_all()
+
+    def _on_device(self, _conn: object, _dom: object, _alias: str, _opaque: object) -> None:
         with self._changed:
             self._changed.notify_all()
 
@@ -209,6 +217,59 @@ class Host:
             self._call("power off the domain", dom.destroy)
         self._call("undefine the domain", lambda: dom.undefineFlags(_UNDEFINE_FLAGS))
 
+    def attach_device(self, uuid: str, xml: str) -> None:
+        """Hot-plug into a running domain and its persistent definition; cold-plug otherwise."""
+        dom = self._get(uuid)
+        self._call("attach the device", lambda: dom.attachDeviceFlags(xml, _affect(dom)))
+
+    def detach_device(self, uuid: str, xml: str, timeout: float) -> None:
+        """Unplug a device; on a running domain, wait until the guest has released it.
+
+        libvirt's detach only asks the guest (ACPI hot-unplug); the device is gone once
+        the DEVICE_REMOVED event fires, so this waits for the live XML to lose it.
+        """
+        dom = self._get(uuid)
+        live = bool(dom.isActive())
+        key = _device_key(xml)
+        if not self._has_device(dom, key, live):
+            if live and self._has_device(dom, key, False):
+                self._call(
+                    "detach the device",
+                    lambda: dom.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_CONFIG),
+                )
+            return
+        self._call("detach the device", lambda: dom.detachDeviceFlags(xml, _affect(dom)))
+        if not live:
+            return
+        deadline = time.monotonic() + timeout
+        while self._has_device(dom, key, True):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout(
+                    f"the guest did not release the device in {timeout:g} s",
+                    "the guest may not support hot-unplug; stop the server and retry",
+                )
+            with self._changed:
+                self._changed.wait(min(remaining, 0.5))
+
+    def device_present(self, uuid: str, xml: str) -> bool:
+        """Whether the running (or else the defined) domain has this device."""
+        dom = self._get(uuid)
+        return self._has_device(dom, _device_key(xml), bool(dom.isActive()))
+
+    @staticmethod
+    def _has_device(dom: libvirt.virDomain, key: tuple[str, str], live: bool) -> bool:
+        flags = 0 if live else libvirt.VIR_DOMAIN_XML_INACTIVE
+        try:
+            root = ET.fromstring(dom.XMLDesc(flags))
+        except libvirt.libvirtError:
+            return False
+        kind, value = key
+        if kind == "disk":
+            return any(t.get("dev") == value for t in root.iterfind("./devices/disk/target"))
+        macs = root.iterfind("./devices/interface/mac")
+        return any((m.get("address") or "").lower() == value for m in macs)
+
     def wait_for(self, uuid: str, states: set[str], timeout: float) -> DomainState | None:
         """Wait on lifecycle events (with a slow re-check) until the domain is in `states`."""
         deadline = time.monotonic() + timeout
@@ -259,6 +320,23 @@ class Host:
             fn()
         except libvirt.libvirtError as exc:
             raise BackendError(f"libvirt could not {what}: {_msg(exc)}") from None
+
+
+def _affect(dom: libvirt.virDomain) -> int:
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    if dom.isActive():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    return flags
+
+
+def _device_key(xml: str) -> tuple[str, str]:
+    """What identifies a device in a domain: a disk's target dev, or a NIC's MAC."""
+    el = ET.fromstring(xml)
+    if el.tag == "disk":
+        target = el.find("target")
+        return ("disk", target.get("dev", "") if target is not None else "")
+    mac = el.find("mac")
+    return ("interface", (mac.get("address", "") if mac is not None else "").lower())
 
 
 def _msg(exc: libvirt.libvirtError) -> str:

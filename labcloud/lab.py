@@ -51,6 +51,12 @@ class Lab:
 
         return build_domain_xml(spec)
 
+    @staticmethod
+    def _device_builder(kind: str, spec: dict[str, object]) -> str:
+        from labcloud.backends.domain_config import build_device_xml
+
+        return build_device_xml(kind, spec)
+
     @cached_property
     def ctx(self) -> ServiceContext:
         return ServiceContext(
@@ -60,6 +66,7 @@ class Lab:
             self._hypervisor,
             self._agent,
             self._domain_builder,
+            self._device_builder,
         )
 
     @cached_property

@@ -23,6 +23,7 @@ from labcloud.names import check_name, new_uuid
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.interfaces import DomainStateView
 from labcloud.services.journal import Journal, OperationHandle
+from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
 
 GIB = 1024**3
 DOMAIN_PREFIX = "labcloud-"
@@ -58,9 +59,13 @@ class Recovery:
 
 
 class ComputeService:
-    def __init__(self, ctx: ServiceContext, images_dir: Path) -> None:
+    def __init__(
+        self, ctx: ServiceContext, images_dir: Path, parts: list[ServerPart] | None = None
+    ) -> None:
         self.ctx = ctx
         self.images_dir = images_dir
+        # NICs, volumes and the cloud-init seed come from other services (server_parts.py).
+        self.parts: list[ServerPart] = list(parts or [])
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[Recovery] = []
 
@@ -98,10 +103,13 @@ class ComputeService:
         image_ref: str,
         flavor_ref: str,
         *,
+        request: CreateRequest | None = None,
         timeout: float = 300.0,
         progress: Callable[[str], None] | None = None,
     ) -> Server:
         check_name(name, "server name")
+        request = request or CreateRequest()
+        self._check_claimed(request)
         deadline = time.monotonic() + timeout
         project = self.ctx.project
         with self.ctx.store.read() as s:
@@ -116,28 +124,20 @@ class ComputeService:
                     f"a server named {name!r} already exists",
                     "pick another name or delete it first",
                 )
-        self._check_bootable(image, flavor)
+            server_id = new_uuid()
+            server = self._new_server(server_id, name, project.id, image, flavor)
+            for part in self.parts:
+                part.validate(s, request, server)
+        if not request.boots_from_volume:
+            self._check_bootable(image, flavor)
         report = progress or (lambda _step: None)
-        server_id = new_uuid()
         report("choosing the accelerator")
         virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
-        server = Server(
-            id=server_id,
-            name=name,
-            status="BUILD",
-            task_state="spawning",
-            project_id=project.id,
-            image_id=image.id,
-            flavor_id=flavor.id,
-            flavor_name=flavor.name,
-            vcpus=flavor.vcpus,
-            ram=flavor.ram,
-            disk=flavor.disk,
-            domain_name=f"{DOMAIN_PREFIX}{server_id}",
-        )
 
         def allocate(s: Session) -> None:
             s.add(server)
+            for part in self.parts:
+                part.allocate(s, request, server)
             record_event(s, "server", server_id, name, "create requested")
 
         try:
@@ -147,11 +147,20 @@ class ComputeService:
                     op.step("disk")
                     report("creating the root disk")
                     self.ctx.agent.make_dir(str(self.instance_dir(server_id)))
-                    size = max(flavor.disk * GIB, image.virtual_size)
-                    self.ctx.agent.create_overlay(
-                        str(self.images_dir / image.checksum), image.file_format, str(disk), size
-                    )
+                    if not request.boots_from_volume:
+                        size = max(flavor.disk * GIB, image.virtual_size)
+                        self.ctx.agent.create_overlay(
+                            str(self.images_dir / image.checksum),
+                            image.file_format,
+                            str(disk),
+                            size,
+                        )
                     _check_deadline(deadline, timeout, "creating the root disk")
+                    op.step("plug")
+                    for part in self.parts:
+                        report(f"preparing {type(part).__name__}")
+                        part.provision(server, request)
+                    _check_deadline(deadline, timeout, "preparing devices")
                     op.step("define")
                     report("defining the domain")
                     self.ctx.hypervisor.define(
@@ -173,6 +182,34 @@ class ComputeService:
         except IntegrityError:
             raise Conflict(f"a server named {name!r} already exists") from None
         return server
+
+    def _check_claimed(self, request: CreateRequest) -> None:
+        claimed: set[str] = set()
+        for part in self.parts:
+            claimed |= part.claims
+        unclaimed = sorted(request.requested() - claimed)
+        if unclaimed:
+            options = ", ".join("--" + f.replace("_", "-") for f in unclaimed)
+            raise UsageError(f"this lab cannot handle {options} yet")
+
+    @staticmethod
+    def _new_server(
+        server_id: str, name: str, project_id: str, image: Image, flavor: Flavor
+    ) -> Server:
+        return Server(
+            id=server_id,
+            name=name,
+            status="BUILD",
+            task_state="spawning",
+            project_id=project_id,
+            image_id=image.id,
+            flavor_id=flavor.id,
+            flavor_name=flavor.name,
+            vcpus=flavor.vcpus,
+            ram=flavor.ram,
+            disk=flavor.disk,
+            domain_name=f"{DOMAIN_PREFIX}{server_id}",
+        )
 
     def _finish_create(
         self, op: OperationHandle, server_id: str, name: str, note: str
@@ -238,6 +275,11 @@ class ComputeService:
         virt_type: str,
         disk: str,
     ) -> str:
+        devices = self.devices(server)
+        disks: list[dict[str, object]] = []
+        if not devices.root:
+            disks.append({"path": disk, "target": "vda", "file_format": "qcow2"})
+        disks.extend(devices.disks)
         props = json.loads(image.properties or "{}")
         cmdline = props.get("os_command_line")
         if cmdline and props.get("builtin") == "tiny":
@@ -249,7 +291,8 @@ class ComputeService:
             "memory_mib": server.ram,
             "virt_type": virt_type,
             "console_log": str(self.console_path(server.id)),
-            "disks": [{"path": disk, "target": "vda", "file_format": "qcow2"}],
+            "disks": disks,
+            "nics": devices.nics,
             "kernel": str(self.images_dir / kernel.checksum) if kernel else None,
             "initrd": str(self.images_dir / ramdisk.checksum) if ramdisk else None,
             "cmdline": cmdline if kernel else None,
@@ -261,10 +304,22 @@ class ComputeService:
         }
         return self.ctx.domain_builder(spec)
 
+    def devices(self, server: Server) -> Devices:
+        """Every other service's devices for this server, from the store."""
+        devices = Devices()
+        for part in self.parts:
+            devices.extend(part.devices(server))
+        return devices
+
+    def _release_parts(self, server_id: str) -> None:
+        for part in reversed(self.parts):
+            part.release(server_id)
+
     def _rollback_create(self, server_id: str, name: str, why: str) -> None:
         """Undo every step of a create; each undo is safe when its step never ran."""
         hv = self.ctx.hypervisor
         hv.undefine(server_id)
+        self._release_parts(server_id)
         self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
@@ -300,6 +355,8 @@ class ComputeService:
         self.ctx.hypervisor.destroy(server_id)
         op.step("undefine")
         self.ctx.hypervisor.undefine(server_id)
+        op.step("unplug")
+        self._release_parts(server_id)
         op.step("remove-disk")
         self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
         op.step("finish")

@@ -15,7 +15,7 @@ from labcloud.db.models import Event, Project
 from labcloud.db.store import Store
 from labcloud.errors import NotFound
 from labcloud.names import is_uuid
-from labcloud.services.interfaces import DomainBuilder, Hypervisor, NodeAgent
+from labcloud.services.interfaces import DeviceBuilder, DomainBuilder, Hypervisor, NodeAgent
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -28,6 +28,7 @@ class ServiceContext:
     hypervisor_factory: Callable[[], Hypervisor]
     agent_factory: Callable[[], NodeAgent]
     domain_builder: DomainBuilder
+    device_builder: DeviceBuilder
     _project: Project | None = field(default=None, repr=False)
 
     @property

@@ -33,7 +33,7 @@ def assert_store_agrees_with_libvirt(lab: Node) -> dict[str, str]:
     return servers
 
 
-@pytest.mark.parametrize("step", ["disk", "define", "start", "finish"])
+@pytest.mark.parametrize("step", ["disk", "plug", "define", "start", "finish"])
 def test_create_killed_at_each_step(lab: Node, step: str) -> None:
     name = f"crash-{step}"
     labcloud_killed_at(
@@ -60,7 +60,7 @@ def test_create_killed_at_each_step(lab: Node, step: str) -> None:
     assert_store_agrees_with_libvirt(lab)
 
 
-@pytest.mark.parametrize("step", ["destroy", "undefine", "remove-disk", "finish"])
+@pytest.mark.parametrize("step", ["destroy", "undefine", "unplug", "remove-disk", "finish"])
 def test_delete_killed_at_each_step_is_finished_by_the_next_start(lab: Node, step: str) -> None:
     name = f"del-{step}"
     lab.labcloud("server", "create", name, "--image", "tiny", "--flavor", "m1.nano")

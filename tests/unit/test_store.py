@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from labcloud.db.migrations import HEAD_REVISION
 from labcloud.db.migrations.runner import alembic_config
-from labcloud.db.models import Flavor, SQLModel
+from labcloud.db.models import Flavor
+from labcloud.db.schema import metadata
 from labcloud.db.store import Store
 from labcloud.errors import ConfigError
 
@@ -39,7 +40,7 @@ def test_head_revision_constant_matches_the_migration_scripts(tmp_path: Path) ->
 def test_migrations_create_exactly_the_models_schema(tmp_path: Path) -> None:
     store = Store(tmp_path)
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
 
 

@@ -1,3 +1,7 @@
-"""Every command module registers itself on import."""
+"""Every command module registers itself on import; a new module here is found by name."""
 
-from labcloud.cli.commands import console, flavor, image, server, status  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

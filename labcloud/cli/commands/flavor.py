@@ -15,9 +15,18 @@ def _row(f: Any) -> tuple[Any, ...]:
 
 
 def record(f: Any) -> Record:
-    return Record({"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk,
-                   "ephemeral": f.ephemeral, "is_public": f.is_public,
-                   "created_at": f.created_at})
+    return Record(
+        {
+            "id": f.id,
+            "name": f.name,
+            "vcpus": f.vcpus,
+            "ram": f.ram,
+            "disk": f.disk,
+            "ephemeral": f.ephemeral,
+            "is_public": f.is_public,
+            "created_at": f.created_at,
+        }
+    )
 
 
 @command("flavor", "list", help="List flavors", example="labcloud flavor list -f value -c Name")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.inputs import parse_pairs, read_user_file
 from labcloud.cli.output import Record, Table
 from labcloud.cli.progress import Progress
 from labcloud.cli.registry import arg, command
+from labcloud.errors import UsageError
+from labcloud.services.server_parts import CreateRequest
 
 COLUMNS = ("ID", "Name", "Status", "Task State", "Power State", "Image", "Flavor")
 
@@ -63,17 +66,57 @@ _SERVERS = arg("server", nargs="+", help="names or IDs")
     example="labcloud server create web1 --image tiny --flavor m1.tiny --wait",
     args=(
         arg("name"),
-        arg("--image", required=True, help="image name or ID"),
+        arg("--image", help="image name or ID"),
         arg("--flavor", required=True, help="flavor name or ID"),
+        arg("--network", action="append", default=[], help="a NIC on this network (repeatable)"),
+        arg("--port", action="append", default=[], help="a NIC on this port (repeatable)"),
+        arg(
+            "--nic",
+            action="append",
+            default=[],
+            metavar="net-id=NET,v4-fixed-ip=IP|port-id=PORT",
+            help="a NIC, openstack style (repeatable)",
+        ),
+        arg("--security-group", action="append", default=[], help="(repeatable)"),
+        arg("--volume", help="boot from this existing volume"),
+        arg("--boot-from-image", help="boot from a new volume made from this image"),
+        arg("--boot-volume-size", type=int, help="size in GB of the new boot volume"),
+        arg("--key-name", help="keypair whose public key the server gets"),
+        arg("--user-data", metavar="FILE", help="cloud-init user-data file"),
         _WAIT,
         _TIMEOUT,
     ),
 )
 def server_create(lab: Any, a: Any) -> Record:
+    if a.boot_from_image:
+        if a.image:
+            raise UsageError("give --image or --boot-from-image, not both")
+        if not a.boot_volume_size:
+            raise UsageError("--boot-from-image needs --boot-volume-size GB")
+    elif a.boot_volume_size is not None:
+        raise UsageError("--boot-volume-size goes with --boot-from-image")
+    image = a.image or a.boot_from_image
+    if not image and not a.volume:
+        raise UsageError("give --image, --volume or --boot-from-image")
+    request = CreateRequest(
+        networks=a.network,
+        ports=a.port,
+        nics=[parse_pairs(n, "--nic") for n in a.nic],
+        security_groups=a.security_group,
+        boot_volume=a.volume,
+        boot_volume_size=a.boot_volume_size,
+        key_name=a.key_name,
+        user_data=read_user_file(a.user_data, "--user-data") if a.user_data else None,
+    )
     progress = Progress(f"creating {a.name}", enabled=a.wait)
     try:
         server = lab.compute.create(
-            a.name, a.image, a.flavor, timeout=a.timeout or 300.0, progress=progress
+            a.name,
+            image,
+            a.flavor,
+            request=request,
+            timeout=a.timeout or 300.0,
+            progress=progress,
         )
     finally:
         progress.done()

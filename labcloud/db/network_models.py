@@ -1,0 +1,3 @@
+"""The network service's tables."""
+
+from __future__ import annotations

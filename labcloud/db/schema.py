@@ -1,0 +1,12 @@
+"""Every table module, imported once so SQLModel.metadata knows the whole schema.
+
+Alembic's env and the schema test use this; each service's tables live in their own module.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from labcloud.db import l3_models, models, network_models, volume_models  # noqa: F401
+
+metadata = SQLModel.metadata

@@ -1,0 +1,3 @@
+"""The volume service's tables."""
+
+from __future__ import annotations
