@@ -1,0 +1,102 @@
+"""What the `labcloud` launcher and its warm fork server share: where the socket lives and
+how messages are framed. Standard library only, so the launcher stays cheap to start.
+
+One server per user, per Python environment and per (network, mount) namespace pair: a
+server started inside a test node must never run a command for the host, or the reverse.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+HEADER = struct.Struct("!I")
+MAX_MESSAGE = 4 * 1024 * 1024
+IDLE_SECONDS = 600.0
+DISABLE_ENV = "LABCLOUD_NO_DAEMON"
+
+
+def _namespace_key() -> str:
+    parts = [sys.prefix, sys.version]
+    for ns in ("net", "mnt"):
+        try:
+            parts.append(str(os.stat(f"/proc/self/ns/{ns}").st_ino))
+        except OSError:
+            parts.append("-")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def runtime_dir() -> Path:
+    """A private directory of this user's, checked: ours, and no one else may write it."""
+    uid = os.getuid()
+    user_run = Path(f"/run/user/{uid}")
+    if user_run.is_dir():
+        base = user_run
+    elif uid == 0 and os.access("/run", os.W_OK):
+        base = Path("/run")
+    else:
+        base = Path(tempfile.gettempdir())
+    path = base / f"labcloud-{uid}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    st = path.lstat()
+    if not path.is_dir() or path.is_symlink() or st.st_uid != uid or st.st_mode & 0o077:
+        raise PermissionError(f"{path} is not a private directory of uid {uid}")
+    return path
+
+
+def socket_path() -> Path:
+    return runtime_dir() / f"forkserver-{_namespace_key()}.sock"
+
+
+def send(sock: socket.socket, message: dict[str, object], fds: list[int] | None = None) -> None:
+    body = json.dumps(message).encode()
+    data = HEADER.pack(len(body)) + body
+    if fds:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        sent = sock.sendmsg([data], ancillary)
+        if sent < len(data):
+            sock.sendall(data[sent:])
+    else:
+        sock.sendall(data)
+
+
+def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, object] | None, list[int]]:
+    """One message and the file descriptors that came with it; (None, []) at end of stream."""
+    fds: list[int] = []
+    head = b""
+    while len(head) < HEADER.size:
+        if max_fds and not head:
+            chunk, ancdata, _flags, _addr = sock.recvmsg(
+                HEADER.size, socket.CMSG_SPACE(max_fds * array.array("i").itemsize)
+            )
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    got = array.array("i")
+                    got.frombytes(payload[: len(payload) - len(payload) % got.itemsize])
+                    fds.extend(got)
+        else:
+            chunk = sock.recv(HEADER.size - len(head))
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            return None, []
+        head += chunk
+    (size,) = HEADER.unpack(head)
+    if size > MAX_MESSAGE:
+        raise ValueError("message too large")
+    body = b""
+    while len(body) < size:
+        chunk = sock.recv(size - len(body))
+        if not chunk:
+            return None, fds
+        body += chunk
+    return json.loads(body), fds
