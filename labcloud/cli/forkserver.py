@@ -80,6 +80,7 @@ class Server:
         self.children: dict[int, socket.socket] = {}
         self.last_activity = time.monotonic()
         self.stamp: dict[str, int] = {}
+        self.stopping = False
 
     def serve(self) -> None:
         lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -102,6 +103,7 @@ class Server:
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop)
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         try:
@@ -114,10 +116,12 @@ class Server:
     def _loop(self, listener: socket.socket, wake_r: int) -> None:
         while True:
             idle = time.monotonic() - self.last_activity
-            if not self.children and idle > proto.IDLE_SECONDS:
+            if not self.children and (self.stopping or idle > proto.IDLE_SECONDS):
                 return
             for key, _ in self.selector.select(timeout=5.0):
                 if key.data == "accept":
+                    if self.stopping:
+                        continue  # the socket is gone; a caller still queued runs cold
                     with contextlib.suppress(BlockingIOError):
                         conn, _ = listener.accept()
                         if not self._request(conn, listener):
@@ -128,6 +132,12 @@ class Server:
                 else:
                     self._from_client(key.fileobj, key.data)  # type: ignore[arg-type]
             self._reap()
+
+    def _stop(self, _signum: int, _frame: object) -> None:
+        """SIGTERM (`labcloud daemon stop`): take no new command, finish the running ones."""
+        self.stopping = True
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     def _request(self, conn: socket.socket, listener: socket.socket) -> bool:
         """Start one command. False when the server must stop (its code changed)."""
@@ -234,6 +244,7 @@ def _run_child(message: dict[str, object], fds: list[int], conn: socket.socket) 
             os.umask(umask)
         argv = [str(a) for a in message.get("argv", [])]  # type: ignore[union-attr]
         sys.argv = ["labcloud", *argv]
+        proto.served_by = os.getppid()
         from labcloud.cli.main import main
 
         code = main(argv)

@@ -22,6 +22,10 @@ HEADER = struct.Struct("!I")
 MAX_MESSAGE = 4 * 1024 * 1024
 IDLE_SECONDS = 600.0
 DISABLE_ENV = "LABCLOUD_NO_DAEMON"
+RUNTIME_ENV = "LABCLOUD_RUNTIME_DIR"  # where the socket lives; tests use a private one
+
+# Set in a command forked by the server: the server's PID (for `labcloud daemon`).
+served_by: int | None = None
 
 
 def _namespace_key() -> str:
@@ -38,7 +42,9 @@ def runtime_dir() -> Path:
     """A private directory of this user's, checked: ours, and no one else may write it."""
     uid = os.getuid()
     user_run = Path(f"/run/user/{uid}")
-    if user_run.is_dir():
+    if os.environ.get(RUNTIME_ENV):
+        base = Path(os.environ[RUNTIME_ENV])
+    elif user_run.is_dir():
         base = user_run
     elif uid == 0 and os.access("/run", os.W_OK):
         base = Path("/run")

@@ -51,7 +51,8 @@ def _via_server(argv: list[str]) -> int | None:
         sock.connect(str(path))
     except OSError:
         sock.close()
-        _spawn_server(path)
+        if argv[:1] != ["daemon"]:  # `daemon stop` must not start the thing it stops
+            _spawn_server(path)
         return None
     try:
         proto.send(
