@@ -4,9 +4,11 @@
 #   ci_setup        mount the seed, set the hostname, install SSH keys (before networking)
 #   ci_run_userdata run user-data if it is a script (after networking, before "ready")
 # Supported: meta-data local-hostname/hostname/public-keys; #cloud-config hostname/fqdn
-# and ssh_authorized_keys (also nested under users:); "#!" scripts. No MIME multipart.
+# and ssh_authorized_keys (also nested under users:); "#!" scripts; a MIME multipart of
+# those (text/cloud-config and text/x-shellscript parts, 7bit or 8bit, as labcloud makes).
 
 CIDATA=/run/cidata
+PARTS=/run/cloud-init/parts
 
 # Find the seed: findfs reads labels of everything in /proc/partitions; as a fallback try
 # mounting each CD-ROM and disk read-only as iso9660 and look for meta-data.
@@ -62,15 +64,57 @@ ci_clean_hostname() {
 	echo "$1" | tr -cd 'A-Za-z0-9.-' | cut -c1-63
 }
 
+# Split user-data into $PARTS/NN.cfg (cloud-config) and $PARTS/NN.sh (scripts), in order.
+# A plain user-data file is one part; a MIME multipart is cut at its boundary.
+ci_split() {
+	ud=$CIDATA/user-data
+	mkdir -p "$PARTS"
+	[ -f "$ud" ] || return 0
+	first=$(head -n1 "$ud")
+	case $first in
+	'#!'*) cp "$ud" "$PARTS/00.sh" ;;
+	'#cloud-config'*) cp "$ud" "$PARTS/00.cfg" ;;
+	[Cc]ontent-[Tt]ype:*)
+		awk -v dir="$PARTS" '
+			{ sub(/\r$/, "") }
+			!b {
+				if ($0 == "") {
+					if (match(hdr, /boundary="[^"]+"/)) b = substr(hdr, RSTART + 10, RLENGTH - 11)
+					else if (match(hdr, /boundary=[^ ;]+/)) b = substr(hdr, RSTART + 9, RLENGTH - 9)
+					if (!b) exit
+					next
+				}
+				hdr = hdr " " $0; next
+			}
+			$0 == "--" b "--" { if (out) close(out); exit }
+			$0 == "--" b { if (out) close(out); out = ""; inhdr = 1; type = ""; next }
+			inhdr {
+				if ($0 == "") {
+					inhdr = 0; n++
+					if (type ~ /^text\/x-shellscript/) out = sprintf("%s/%02d.sh", dir, n)
+					else if (type ~ /^text\/cloud-config/) out = sprintf("%s/%02d.cfg", dir, n)
+					if (out) printf "" > out
+					next
+				}
+				if (tolower($0) ~ /^content-type:/) { type = tolower($0); sub(/^content-type:[ \t]*/, "", type) }
+				next
+			}
+			out { print >> out }
+		' "$ud"
+		;;
+	esac
+}
+
 ci_setup() {
 	ci_mount || return 0
+	ci_split
 	md=$CIDATA/meta-data
-	ud=$CIDATA/user-data
+	cfgs=$(ls "$PARTS"/*.cfg 2>/dev/null)
 	name=
-	if [ -f "$ud" ] && head -n1 "$ud" | grep -q '^#cloud-config'; then
-		name=$(ci_value hostname "$ud")
-		[ -n "$name" ] || name=$(ci_value fqdn "$ud")
-	fi
+	for cfg in $cfgs; do
+		[ -n "$name" ] || name=$(ci_value hostname "$cfg")
+		[ -n "$name" ] || name=$(ci_value fqdn "$cfg")
+	done
 	[ -n "$name" ] || name=$(ci_value local-hostname "$md")
 	[ -n "$name" ] || name=$(ci_value hostname "$md")
 	name=$(ci_clean_hostname "$name")
@@ -78,10 +122,8 @@ ci_setup() {
 		HOSTNAME=$name
 		say "cloud-init hostname $name"
 	fi
-	files=$md
-	[ -f "$ud" ] && head -n1 "$ud" | grep -q '^#cloud-config' && files="$md $ud"
-	# shellcheck disable=SC2086 # two file names
-	keys=$(ci_keys $files)
+	# shellcheck disable=SC2086 # file names without spaces
+	keys=$(ci_keys "$md" $cfgs)
 	if [ -n "$keys" ]; then
 		mkdir -p /root/.ssh
 		chmod 700 /root/.ssh
@@ -92,12 +134,10 @@ ci_setup() {
 }
 
 ci_run_userdata() {
-	ud=$CIDATA/user-data
-	[ -f "$ud" ] || return 0
-	head -c2 "$ud" | grep -q '^#!' || return 0
-	mkdir -p /run/cloud-init
-	cp "$ud" /run/cloud-init/user-data
-	chmod 700 /run/cloud-init/user-data
-	(cd /root && exec /run/cloud-init/user-data) </dev/null
-	say "cloud-init user-data ran exit $?"
+	for script in "$PARTS"/*.sh; do
+		[ -f "$script" ] || continue
+		chmod 700 "$script"
+		(cd /root && exec "$script") </dev/null
+		say "cloud-init user-data ran exit $?"
+	done
 }

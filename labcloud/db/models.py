@@ -105,3 +105,27 @@ class Event(SQLModel, table=True):
     resource_id: str = Field(max_length=36)
     resource_name: str = Field(max_length=64)
     message: str
+
+
+class Keypair(SQLModel, table=True):
+    """An SSH public key a user gives servers (Nova's keypairs belong to a user)."""
+
+    __tablename__ = "keypairs"
+    __table_args__ = (UniqueConstraint("user_name", "name", name="uq_keypairs_user_name"),)
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=64)
+    user_name: str = Field(max_length=64, index=True)
+    key_type: str = Field(default="ssh", max_length=16)  # ssh (x509 is not supported)
+    fingerprint: str = Field(max_length=64)
+    public_key: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServerSeed(SQLModel, table=True):
+    """What a server's cloud-init seed carries, so it can be rebuilt and redefined."""
+
+    __tablename__ = "server_seeds"
+    server_id: str = Field(primary_key=True, max_length=36)
+    key_name: str | None = None
+    public_key: str = ""  # copied: deleting the keypair later never breaks the server
+    user_data: bytes | None = None

@@ -1,27 +1,45 @@
-"""Images (Glance): a content-addressed store under state_dir/images, by sha256."""
+"""Images (Glance): a content-addressed store under state_dir/images, by sha256.
+
+Imports and snapshots are journalled: the row is inserted as "saving" (claiming the
+name), the file is written under a temporary name, its digest journalled, then it is
+renamed to the digest and the row turns "active". A crash at any point is rolled back
+by `recover()`: the row, the temporary file and an unreferenced stored file go.
+"""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, or_, select
 
-from labcloud.db.models import Image, Server
-from labcloud.errors import Conflict
-from labcloud.names import check_name, new_uuid
+from labcloud.db.models import Image, Operation, Server, utcnow
+from labcloud.errors import Conflict, NotFound, UsageError
+from labcloud.names import check_name, check_property_key, new_uuid
+from labcloud.services import image_formats
 from labcloud.services.context import ServiceContext, find, record_event
+from labcloud.services.journal import Journal, OperationHandle
 
 TINY_DISK_SIZE = 64 * 1024 * 1024
 # The tiny guest prints this when it has booted; `console log --wait-for` can use it.
 TINY_READY = "labcloud-tiny: ready"
+VISIBILITIES = ("private", "public")
+# Columns of an image, which a free-form property may not shadow (as Glance refuses).
+RESERVED_PROPERTIES = frozenset(Image.model_fields) | {"location", "os_hash_value"}
+# Properties a snapshot keeps from its server's image, so it boots the same way.
+INHERITED_PROPERTIES = ("os_command_line", "ready_pattern", "builtin", "os_distro", "os_type")
+TMP_PREFIX = ".import-"
+Progress = Callable[[int, int], None]
 
 
 class ImageService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.journal = Journal(ctx.store, ctx.state_dir / "locks")
 
     @property
     def store_dir(self) -> Path:
@@ -150,6 +168,329 @@ class ImageService:
                 "pick another name or delete it first",
             )
 
+    # -- import ---------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        file: str,
+        *,
+        disk_format: str = "auto",
+        container_format: str | None = None,
+        kernel_id: str | None = None,
+        ramdisk_id: str | None = None,
+        properties: dict[str, str] | None = None,
+        min_disk: int = 0,
+        min_ram: int = 0,
+        visibility: str = "private",
+        protected: bool = False,
+        progress: Progress | None = None,
+    ) -> Image:
+        """Import a file: detect its format, refuse unsafe files, stream it into the store."""
+        check_name(name, "image name")
+        props = _check_properties(properties or {})
+        _check_limits(min_disk, min_ram, visibility)
+        image_formats.check_formats(disk_format, container_format)
+        self._refuse_existing([name])
+        kernel, ramdisk = self._boot_images(kernel_id, ramdisk_id)
+        facts = self.ctx.agent.inspect_image(file)
+        plan = image_formats.plan_import(disk_format, container_format, facts, file)
+        if plan.disk_format in ("aki", "ari", "iso") and (kernel or ramdisk):
+            raise UsageError(f"a {plan.disk_format} image cannot have a kernel or ramdisk")
+        if plan.disk_format == "ami" and kernel is None:
+            raise UsageError("an ami image needs --kernel-id (the aki it boots with)")
+        props = {**plan.properties, **props}
+        image = Image(
+            id=new_uuid(),
+            name=name,
+            status="saving",
+            project_id=self.ctx.project.id,
+            disk_format=plan.disk_format,
+            container_format=plan.container_format,
+            file_format=plan.file_format,
+            virtual_size=plan.source.virtual_size,
+            visibility=visibility,
+            protected=protected,
+            min_disk=min_disk,
+            min_ram=min_ram,
+            kernel_id=kernel.id if kernel else None,
+            ramdisk_id=ramdisk.id if ramdisk else None,
+            properties=json.dumps(props, sort_keys=True),
+        )
+
+        def write(op: OperationHandle, tmp: str) -> tuple[str, int]:
+            convert = plan.source.qemu_format if plan.convert else None
+            digest, size = self.ctx.agent.import_image(
+                file, str(self.store_dir), tmp, convert, progress
+            )
+            if plan.convert:  # the converted file is checked like any input
+                facts = self.ctx.agent.inspect_image(str(self.store_dir / tmp))
+                image_formats.detect(facts, f"the converted {file}")
+            return digest, size
+
+        return self._saving(image, "image.import", write, f"imported from {Path(file).name}")
+
+    def _saving(
+        self,
+        image: Image,
+        kind: str,
+        write: Callable[[OperationHandle, str], tuple[str, int]],
+        note: str,
+        claim: Callable[[Session], None] | None = None,
+        **detail: object,
+    ) -> Image:
+        """Insert the row as saving, write the file, publish it, mark the row active.
+        `claim` runs in the same transaction (a snapshot marks its server busy there)."""
+        tmp = f"{TMP_PREFIX}{image.id}"
+
+        def allocate(s: Session) -> None:
+            if claim is not None:
+                claim(s)
+            s.add(image)
+            record_event(s, "image", image.id, image.name, f"{kind} started")
+
+        try:
+            with self.journal.begin(
+                kind, image.id, allocate, name=image.name, tmp=tmp, **detail
+            ) as op:
+                try:
+                    op.step("write")
+                    digest, size = write(op, tmp)
+                    op.step("publish", checksum=digest)
+                    self.ctx.agent.publish_image(str(self.store_dir), tmp, digest)
+                    with self.ctx.store.write() as s:
+                        row = s.get(Image, image.id)
+                        assert row is not None
+                        row.checksum, row.size, row.status = digest, size, "active"
+                        row.updated_at = utcnow()
+                        record_event(s, "image", image.id, image.name, note)
+                        op.finish(s)
+                        s.flush()
+                        s.refresh(row)
+                        s.expunge(row)
+                    return row
+                except BaseException:
+                    self._undo_saving(op, image.id, tmp)
+                    raise
+        except IntegrityError:
+            raise Conflict(
+                f"an image named {image.name!r} already exists",
+                "pick another name or delete it first",
+            ) from None
+
+    def _undo_saving(self, op: OperationHandle, image_id: str, tmp: str) -> None:
+        with self.ctx.store.read() as s:
+            row = s.get(Operation, op.id)
+            checksum = json.loads(row.detail).get("checksum") if row else None
+        self.ctx.agent.remove_file(str(self.store_dir / tmp))
+        with self.ctx.store.write() as s:
+            img = s.get(Image, image_id)
+            if img is not None and img.status != "active":
+                s.delete(img)
+                record_event(s, "image", image_id, img.name, "save rolled back")
+            op.finish(s, "rolled_back")
+        if checksum:
+            self._drop_unreferenced([checksum])
+
+    def recover(self) -> list[str]:
+        """Roll back imports and snapshots whose process died. Returns the image names."""
+        done: list[str] = []
+        for op in self.journal.interrupted():
+            if not op.kind.startswith("image."):
+                continue
+            with self.journal.adopt(op) as handle:
+                if handle is None:
+                    continue
+                detail = json.loads(op.detail)
+                if op.kind == "image.snapshot" and detail.get("server_id"):
+                    self._release_server(str(detail["server_id"]), op.step == "copy")
+                self._undo_saving(handle, op.resource_id, detail.get("tmp", TMP_PREFIX + "x"))
+                done.append(detail.get("name", op.resource_id))
+        return done
+
+    def _boot_images(
+        self, kernel_ref: str | None, ramdisk_ref: str | None
+    ) -> tuple[Image | None, Image | None]:
+        found: list[Image | None] = []
+        with self.ctx.store.read() as s:
+            for ref, fmt in ((kernel_ref, "aki"), (ramdisk_ref, "ari")):
+                if ref is None:
+                    found.append(None)
+                    continue
+                image = self._find(s, ref)
+                if image.disk_format != fmt or image.status != "active":
+                    raise UsageError(
+                        f"image {image.name} is {image.status} {image.disk_format}, not an "
+                        f"active {fmt}",
+                        f"--{'kernel' if fmt == 'aki' else 'ramdisk'}-id takes an {fmt} image",
+                    )
+                found.append(image)
+        if found[1] is not None and found[0] is None:
+            raise UsageError("--ramdisk-id needs --kernel-id too")
+        return found[0], found[1]
+
+    # -- set and save ---------------------------------------------------------------
+    def update(
+        self,
+        ref: str,
+        *,
+        name: str | None = None,
+        properties: dict[str, str] | None = None,
+        remove_properties: list[str] | None = None,
+        min_disk: int | None = None,
+        min_ram: int | None = None,
+        visibility: str | None = None,
+        protected: bool | None = None,
+    ) -> Image:
+        if name is not None:
+            check_name(name, "image name")
+        props = _check_properties(properties or {})
+        _check_limits(min_disk or 0, min_ram or 0, visibility or "private")
+        try:
+            with self.ctx.store.write() as s:
+                image = self._find(s, ref)
+                if image.project_id != self.ctx.project.id:
+                    raise Conflict(f"image {image.name} belongs to another project")
+                merged = json.loads(image.properties or "{}")
+                for key in remove_properties or []:
+                    if key not in merged:
+                        raise NotFound(f"image {image.name} has no property {key!r}")
+                    del merged[key]
+                merged.update(props)
+                image.properties = json.dumps(merged, sort_keys=True)
+                for field, value in (
+                    ("name", name),
+                    ("min_disk", min_disk),
+                    ("min_ram", min_ram),
+                    ("visibility", visibility),
+                    ("protected", protected),
+                ):
+                    if value is not None:
+                        setattr(image, field, value)
+                image.updated_at = utcnow()
+                record_event(s, "image", image.id, image.name, "updated")
+                s.flush()
+                s.refresh(image)
+                s.expunge(image)
+        except IntegrityError:
+            raise Conflict(f"an image named {name!r} already exists") from None
+        return image
+
+    def save(self, ref: str, dest: str, progress: Progress | None = None) -> Image:
+        """Write an image's stored file out to dest (as stored: qcow2 or raw)."""
+        image = self.get(ref)
+        if image.status != "active":
+            raise Conflict(f"image {image.name} is {image.status}, not active")
+        self.ctx.agent.export_image(self.path_of(image), dest, progress)
+        return image
+
+    # -- snapshot of a server -------------------------------------------------------
+    def snapshot(
+        self, compute: Any, server_ref: str, name: str, progress: Progress | None = None
+    ) -> Image:
+        """A new self-contained image from a server's root disk, running or stopped.
+
+        A running guest is paused for the copy: QEMU drains and flushes its block layer
+        when it pauses, so the overlay on disk is consistent while `qemu-img convert -U`
+        flattens it (with its base) into one qcow2. It is resumed whatever happens.
+        """
+        check_name(name, "image name")
+        self._refuse_existing([name])
+        server = compute.get(server_ref)
+        if server.task_state:
+            raise Conflict(f"server {server.name} is busy ({server.task_state})")
+        if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
+            raise Conflict(f"cannot snapshot server {server.name} while it is {server.status}")
+        if compute.devices(server).root:
+            raise UsageError(
+                f"server {server.name} boots from a volume", "snapshot the volume instead"
+            )
+        with self.ctx.store.read() as s:
+            base = s.get(Image, server.image_id) if server.image_id else None
+        base_props = json.loads(base.properties or "{}") if base else {}
+        props = {k: base_props[k] for k in INHERITED_PROPERTIES if k in base_props}
+        props.update(
+            {
+                "image_type": "snapshot",
+                "instance_uuid": server.id,
+                "base_image_ref": base.id if base else "",
+            }
+        )
+        boots_kernel = base is not None and base.kernel_id is not None
+        fmt = "ami" if boots_kernel and base and base.disk_format == "ami" else "qcow2"
+        image = Image(
+            id=new_uuid(),
+            name=name,
+            status="saving",
+            project_id=self.ctx.project.id,
+            disk_format=fmt,
+            container_format="ami" if fmt == "ami" else "bare",
+            file_format="qcow2",
+            virtual_size=server.disk * 1024**3,
+            kernel_id=base.kernel_id if boots_kernel and base else None,
+            ramdisk_id=base.ramdisk_id if boots_kernel and base else None,
+            min_disk=server.disk,
+            min_ram=base.min_ram if base else 0,
+            properties=json.dumps(props, sort_keys=True),
+        )
+        disk = str(compute.instance_dir(server.id) / "disk")
+        hv = self.ctx.hypervisor
+
+        claimed: list[bool] = []
+
+        def claim(s: Session) -> None:
+            row = s.get(Server, server.id)
+            if row is None or row.task_state:
+                raise Conflict(f"server {server.name} is busy or gone", "try again")
+            row.task_state = "image_snapshot"  # as Nova: no lifecycle action meanwhile
+            claimed.append(True)
+
+        def write(op: OperationHandle, tmp: str) -> tuple[str, int]:
+            state = hv.state(server.id)
+            pause = state is not None and state.state == "running"
+            if pause:
+                op.step("copy")  # recovery resumes a guest paused here
+                hv.pause(server.id)
+            try:
+                digest, size = self.ctx.agent.snapshot_disk(
+                    disk, str(self.store_dir), tmp, progress
+                )
+            finally:
+                if pause:
+                    hv.unpause(server.id)
+                    op.step("check")
+            facts = self.ctx.agent.inspect_image(str(self.store_dir / tmp))
+            found = image_formats.detect(facts, f"the snapshot of {server.name}")
+            image.virtual_size = found.virtual_size
+            with self.ctx.store.write() as s:
+                row = s.get(Image, image.id)
+                if row is not None:
+                    row.virtual_size = found.virtual_size
+            return digest, size
+
+        try:
+            return self._saving(
+                image,
+                "image.snapshot",
+                write,
+                f"snapshot of server {server.name}",
+                claim,
+                server_id=server.id,
+            )
+        finally:
+            if claimed:
+                self._release_server(server.id, False)
+
+    def _release_server(self, server_id: str, resume: bool) -> None:
+        """Clear a snapshot's busy mark; after a crash mid-copy, resume the paused guest."""
+        if resume:
+            state = self.ctx.hypervisor.state(server_id)
+            if state is not None and state.state == "paused":
+                self.ctx.hypervisor.unpause(server_id)
+        with self.ctx.store.write() as s:
+            row = s.get(Server, server_id)
+            if row is not None and row.task_state == "image_snapshot":
+                row.task_state = None
+
     # -- delete ---------------------------------------------------------------------
     def delete(self, ref: str) -> Image:
         with self.ctx.store.write() as s:
@@ -159,12 +500,14 @@ class ImageService:
                     f"image {image.name} is protected",
                     "unprotect it with `labcloud image set --unprotected` first",
                 )
-            users = list(s.exec(select(Server.name).where(Server.image_id == image.id)))
+            users = sorted(s.exec(select(Server.name).where(Server.image_id == image.id)))
             if users:
                 raise Conflict(
                     f"image {image.name} is in use by server(s) {', '.join(users)}",
                     "delete those servers first",
                 )
+            if image.status == "saving":
+                raise Conflict(f"image {image.name} is still being saved")
             parents = list(
                 s.exec(
                     select(Image.name).where(
@@ -187,3 +530,20 @@ class ImageService:
             used = set(s.exec(select(Image.checksum).where(Image.checksum.in_(checksums))))  # type: ignore[attr-defined]
         for digest in set(checksums) - used:
             self.ctx.agent.remove_file(str(self.store_dir / digest))
+
+
+def _check_properties(props: dict[str, str]) -> dict[str, str]:
+    for key in props:
+        check_property_key(key)
+        if key in RESERVED_PROPERTIES:
+            raise UsageError(
+                f"property {key!r} is reserved", "set it with its own option, not --property"
+            )
+    return props
+
+
+def _check_limits(min_disk: int, min_ram: int, visibility: str) -> None:
+    if min_disk < 0 or min_ram < 0:
+        raise UsageError("--min-disk and --min-ram must be 0 or more")
+    if visibility not in VISIBILITIES:
+        raise UsageError(f"unknown visibility {visibility!r}", "use public or private")
