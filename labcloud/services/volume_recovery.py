@@ -1,0 +1,108 @@
+"""Crash recovery for the volume service's journalled operations.
+
+Run at start (lab.py) like compute's: whatever a killed process left half-done is
+finished (deletes, detaches) or rolled back (creates, attaches that never reached the
+domain), so no file, LV or allocation is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from labcloud.db.volume_models import Volume
+from labcloud.errors import LabError
+from labcloud.services.volume_attach import settle, unplug
+
+if TYPE_CHECKING:
+    from labcloud.services.volumes import VolumeService
+
+KINDS = (
+    "volume.create",
+    "volume.delete",
+    "volume.extend",
+    "volume.attach",
+    "volume.detach",
+    "snapshot.create",
+    "snapshot.delete",
+)
+
+
+def recover(svc: VolumeService) -> list[tuple[str, str, str]]:
+    """(operation, name, outcome) for each interrupted operation finished or rolled back."""
+    done: list[tuple[str, str, str]] = []
+    for op in svc.journal.interrupted():
+        if op.kind not in KINDS:
+            continue
+        with svc.journal.adopt(op) as handle:
+            if handle is None:
+                continue
+            d = json.loads(op.detail)
+            name = d.get("name", op.resource_id)
+            rid = op.resource_id
+            try:
+                outcome = _one(svc, handle, op.kind, op.step, rid, d)
+            except LabError as exc:
+                outcome = f"left for `labcloud doctor`: {exc.message}"
+            done.append((op.kind, name, outcome))
+    return done
+
+
+def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: dict) -> str:
+    name, vtype, location = d.get("name", rid), d.get("type"), d.get("location", "")
+    if kind == "volume.create":
+        if step == "finish":
+            return _finish_create(svc, handle, rid)
+        svc._undo_create(handle, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
+        return "rolled back"
+    if kind == "snapshot.create":
+        svc._undo_snapshot(handle, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
+        return "rolled back"
+    if kind == "volume.delete":
+        svc._delete_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
+        return "finished"
+    if kind == "snapshot.delete":
+        svc._delete_snapshot_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
+        return "finished"
+    with svc.ctx.store.read() as s:
+        vol = s.get(Volume, rid)
+    if vol is None:
+        with svc.ctx.store.write() as s:
+            handle.finish(s, "rolled_back")  # type: ignore[attr-defined]
+        return "nothing left"
+    if kind == "volume.extend":
+        actual = svc.backend(vol.volume_type).size_of(vol.location) or 0
+        size = max(int(d.get("old_size", vol.size)), actual // (1024**3))
+        svc._settle_extend(handle, rid, d.get("previous", "available"), size, "extend recovered")  # type: ignore[arg-type]
+        return f"size {size} GB"
+    xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
+    server_id = d["server_id"]
+    hv = svc.ctx.hypervisor
+    present = hv.exists(server_id) and hv.device_present(server_id, xml)
+    if kind == "volume.attach":
+        settle(
+            svc,
+            handle,
+            rid,
+            attached=present,
+            note="in-use (attach recovered)"
+            if present  # type: ignore[arg-type]
+            else "attach rolled back",
+        )
+        return "finished" if present else "rolled back"
+    # volume.detach: finish it.
+    if present:
+        unplug(svc, server_id, xml, 30)
+    settle(svc, handle, rid, attached=False, note="detached (detach recovered)")  # type: ignore[arg-type]
+    return "finished"
+
+
+def _finish_create(svc: VolumeService, handle: object, rid: str) -> str:
+    from labcloud.db.models import utcnow
+
+    with svc.ctx.store.write() as s:
+        row = s.get(Volume, rid)
+        if row is not None:
+            row.status, row.updated_at = "available", utcnow()
+        handle.finish(s)  # type: ignore[attr-defined]
+    return "finished"
