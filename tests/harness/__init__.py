@@ -4,6 +4,6 @@
 libvirtd and virtlogd. `python -m tests.harness shell` opens a shell in one.
 """
 
-from tests.harness.node import Node, NodeCommandError, NodeError, start_node
+from tests.harness.node import Node, NodeCommandError, NodeError, link_nodes, start_node
 
-__all__ = ["Node", "NodeCommandError", "NodeError", "start_node"]
+__all__ = ["Node", "NodeCommandError", "NodeError", "link_nodes", "start_node"]

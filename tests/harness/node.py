@@ -575,6 +575,21 @@ def start_node(name: str, base: Path | None = None, *, lab_extra: str = "") -> N
     return node
 
 
+def link_nodes(a: Node, b: Node, addr_a: str, addr_b: str) -> tuple[str, str]:
+    """Join two nodes with a veth pair (an underlay, like a cable between two hosts).
+
+    addr_a/addr_b are address/prefix for each end. The pair is made inside node a and
+    one end moved into node b's namespace by the holder's PID, so nothing touches the
+    host's namespace; it disappears with the nodes. Returns the two interface names.
+    """
+    end_a, end_b = f"lcul-{b.name}"[:15], f"lcul-{a.name}"[:15]
+    a.run(["ip", "link", "add", end_a, "type", "veth", "peer", "name", end_b, "netns", str(b.pid)])
+    for node, end, addr in ((a, end_a, addr_a), (b, end_b, addr_b)):
+        node.run(["ip", "addr", "add", addr, "dev", end])
+        node.run(["ip", "link", "set", end, "up"])
+    return end_a, end_b
+
+
 # -- the holder: runs inside the new namespaces ------------------------------
 
 

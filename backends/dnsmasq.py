@@ -1,0 +1,222 @@
+"""One dnsmasq per network, in the network's DHCP namespace. No policy here.
+
+It hands out only the addresses the network service allocated: the ranges are `static`,
+and each port's MAC is mapped to its IP in a hosts file. A port change rewrites the
+hosts and options files and sends SIGHUP; a changed range (a new subnet) restarts it.
+Its pidfile, leases and log live under state_dir/dhcp/<netns>/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from labcloud.errors import BackendError
+
+CALLS = {"spawn": 0, "sighup": 0}
+
+
+class Dnsmasq:
+    def __init__(self, state_dir: Path, netns: str) -> None:
+        self.netns = netns
+        self.dir = state_dir / "dhcp" / netns
+        self.conf = self.dir / "dnsmasq.conf"
+        self.hosts = self.dir / "hosts"
+        self.opts = self.dir / "opts"
+        self.pidfile = self.dir / "dnsmasq.pid"
+        self.leases = self.dir / "leases"
+        self.log = self.dir / "dnsmasq.log"
+
+    # -- state ----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The running dnsmasq's PID, checked against /proc so a recycled PID is not ours."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        if os.path.basename(cmdline[0]) != b"dnsmasq" or str(self.conf).encode() not in b"".join(
+            cmdline
+        ):
+            return None
+        return pid
+
+    def status(self) -> dict[str, object]:
+        pid = self.pid()
+        hosts = self.hosts.read_text().splitlines() if self.hosts.exists() else []
+        return {"running": pid is not None, "pid": pid, "hosts": len(hosts)}
+
+    # -- apply ----------------------------------------------------------------------
+    def apply(self, iface: str, subnets: list[dict[str, object]], hosts: list[dict[str, str]]):
+        """Write the files; start, reload or restart dnsmasq so it serves exactly them."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        conf_changed = _write_if_changed(self.conf, self._conf_text(iface, subnets))
+        files_changed = _write_if_changed(self.hosts, _hosts_text(hosts))
+        files_changed |= _write_if_changed(self.opts, _opts_text(subnets))
+        pid = self.pid()
+        # A lease whose port is gone would keep its address from the next port that gets
+        # it (Neutron runs dhcp_release); here the lease file is pruned while dnsmasq is down.
+        stale = self._stale_leases(hosts)
+        if pid is not None and (conf_changed or stale):
+            self.stop()
+            pid = None
+        if stale:
+            self._prune_leases(stale)
+        if pid is None:
+            self._start()
+        elif files_changed:
+            CALLS["sighup"] += 1
+            os.kill(pid, signal.SIGHUP)
+
+    def _leases(self) -> list[str]:
+        try:
+            return self.leases.read_text().splitlines()
+        except OSError:
+            return []
+
+    def _stale_leases(self, hosts: list[dict[str, str]]) -> set[str]:
+        """Lease lines (expiry mac ip ...) whose MAC and address are no longer a host."""
+        wanted = {(h["mac"].lower(), h["ip"]) for h in hosts}
+        stale = set()
+        for line in self._leases():
+            fields = line.split()
+            if len(fields) >= 3 and (fields[1].lower(), fields[2]) not in wanted:
+                stale.add(line)
+        return stale
+
+    def _prune_leases(self, stale: set[str]) -> None:
+        kept = [line for line in self._leases() if line not in stale]
+        _write_if_changed(self.leases, "\n".join(kept) + ("\n" if kept else ""))
+
+    def _conf_text(self, iface: str, subnets: list[dict[str, object]]) -> str:
+        lines = [
+            "# written by labcloud; changes are overwritten",
+            "no-hosts",
+            "no-resolv",
+            "port=0",  # DHCP only
+            f"interface={iface}",
+            "bind-interfaces",
+            "except-interface=lo",
+            "user=root",  # the state directory is private to root
+            "dhcp-authoritative",
+            "log-dhcp",
+            f"log-facility={self.log}",
+            f"pid-file={self.pidfile}",
+            f"dhcp-leasefile={self.leases}",
+            f"dhcp-hostsfile={self.hosts}",
+            f"dhcp-optsfile={self.opts}",
+        ]
+        for sub in subnets:
+            net = ipaddress.ip_network(str(sub["cidr"]))
+            lease = f"{sub.get('lease', 86400)}s"
+            if net.version == 4:
+                lines.append(
+                    f"dhcp-range=set:{sub['tag']},{net.network_address},static,"
+                    f"{net.netmask},{lease}"
+                )
+            else:
+                lines.append(
+                    f"dhcp-range=set:{sub['tag']},{net.network_address},static,"
+                    f"{net.prefixlen},{lease}"
+                )
+        return "\n".join(lines) + "\n"
+
+    def _start(self) -> None:
+        CALLS["spawn"] += 1
+        try:
+            proc = subprocess.run(
+                ["ip", "netns", "exec", self.netns, "dnsmasq", f"--conf-file={self.conf}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise BackendError("cannot start DHCP: dnsmasq is not installed") from None
+        if proc.returncode != 0:
+            err = " ".join(proc.stderr.split())[:300]
+            raise BackendError(f"cannot start dnsmasq in {self.netns}: {err}")
+        # dnsmasq forks and writes its pidfile; wait briefly for it.
+        for _ in range(50):
+            if self.pid() is not None:
+                return
+            time.sleep(0.05)
+        raise BackendError(f"dnsmasq in {self.netns} did not start; see {self.log}")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGTERM)
+            for _ in range(100):
+                if self.pid() is None or not Path(f"/proc/{pid}").exists():
+                    return
+                time.sleep(0.05)
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(fd)
+
+    def remove(self) -> None:
+        self.stop()
+        for path in (self.conf, self.hosts, self.opts, self.pidfile, self.leases, self.log):
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.dir.rmdir()
+
+
+def _hosts_text(hosts: list[dict[str, str]]) -> str:
+    lines = []
+    for h in hosts:
+        ip = h["ip"]
+        addr = f"[{ip}]" if ":" in ip else ip
+        lines.append(f"{h['mac']},{addr},{h['hostname']}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _opts_text(subnets: list[dict[str, object]]) -> str:
+    lines = []
+    for sub in subnets:
+        if int(str(sub.get("ip_version", 4))) != 4:
+            continue
+        tag = sub["tag"]
+        gateway = sub.get("gateway")
+        # An empty router option tells the client there is no gateway.
+        lines.append(f"tag:{tag},option:router" + (f",{gateway}" if gateway else ""))
+        dns = list(sub.get("dns") or [])  # type: ignore[call-overload]
+        if dns:
+            lines.append(f"tag:{tag},option:dns-server," + ",".join(dns))
+        routes = list(sub.get("routes") or [])  # type: ignore[call-overload]
+        if routes:
+            pairs = [f"{r['destination']},{r['nexthop']}" for r in routes]
+            if gateway:  # with 121, clients ignore option 3: keep the default route
+                pairs.append(f"0.0.0.0/0,{gateway}")
+            lines.append(f"tag:{tag},option:classless-static-route," + ",".join(pairs))
+        if sub.get("mtu"):
+            lines.append(f"tag:{tag},option:mtu,{sub['mtu']}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    try:
+        if path.read_text() == text:
+            return False
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return True
