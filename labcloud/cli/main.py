@@ -69,6 +69,11 @@ def _top_help(prefix: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
+def _opens_tui(lead: list[str]) -> bool:
+    output_asked = any(o.split("=", 1)[0] in ("-f", "--format", "-c", "--column") for o in lead)
+    return not output_asked and sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if cmd is None:
             words = tuple(w for w in rest if not w.startswith("-"))
             if not words:
-                cmd, n = COMMANDS[("status",)], 0
+                # On a terminal, `labcloud` alone opens the TUI; piped or with -f/-c, the status.
+                cmd, n = COMMANDS[("tui",) if _opens_tui(lead) else ("status",)], 0
             elif commands_under(words[:1]) and len(words) <= 1:
                 print(_top_help(words[:1]))
                 return 0 if "-h" in rest or "--help" in rest else 2

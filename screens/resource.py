@@ -1,0 +1,215 @@
+"""ResourceView: one screen of the TUI, a table keyed by resource id plus a detail pane.
+
+A view for a new service is one small module in screens/views/: subclass ResourceView,
+set its name, columns and CLI equivalent, and write `fetch()`. It registers itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from labcloud.screens.diff import Cells, matches, plan
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Static
+
+from labcloud.errors import LabError
+
+
+@dataclass(frozen=True)
+class Item:
+    """One row: its key (the resource id), the visible cells and the full record."""
+
+    key: str
+    cells: Cells
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    items: list[Item]
+    note: str = ""  # a one-line status, e.g. "libvirt unreachable: ..."
+
+
+REGISTRY: dict[str, type[ResourceView]] = {}
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def record_of(obj: Any) -> dict[str, Any]:
+    """The full record of a service's row object (a pydantic/SQLModel model)."""
+    dump = getattr(obj, "model_dump", None)
+    return dict(dump()) if dump else dict(vars(obj))
+
+
+class ResourceView(Vertical):
+    """A keyed, self-refreshing table of one kind of resource and the selected one's record."""
+
+    view_name: ClassVar[str] = ""  # the `:name` of the view; registers the subclass
+    title: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    order: ClassVar[int] = 100  # position in the number keys 1..9
+    columns: ClassVar[tuple[str, ...]] = ()
+    cli: ClassVar[str] = ""  # the equivalent `labcloud ...` list command
+    interval: ClassVar[float] = 3.0  # seconds between refreshes while visible
+
+    DEFAULT_CSS = """
+    ResourceView { height: 1fr; }
+    ResourceView > DataTable { height: 1fr; min-height: 5; }
+    ResourceView > #detail-box { height: 9; border-top: solid $primary-darken-2; }
+    ResourceView.-wide { layout: horizontal; }
+    ResourceView.-wide > DataTable { width: 3fr; height: 1fr; }
+    ResourceView.-wide > #detail-box {
+        width: 2fr; height: 1fr; border-top: none; border-left: solid $primary-darken-2;
+    }
+    """
+
+    class Loaded(Message):
+        def __init__(self, view: ResourceView, snapshot: Snapshot) -> None:
+            super().__init__()
+            self.view = view
+            self.snapshot = snapshot
+
+    class Changed(Message):
+        """The title line should be redrawn: counts, filter or note changed."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.view_name:
+            REGISTRY[cls.view_name] = cls
+
+    def __init__(self, lab: Any) -> None:
+        super().__init__(id=f"view-{self.view_name}")
+        self.lab = lab
+        self.items: list[Item] = []
+        self.filter_text = ""
+        self.note = ""
+        self.active = False
+        self.loaded = False
+        self._timer: Timer | None = None
+
+    # -- for subclasses -----------------------------------------------------------------
+    def fetch(self) -> Snapshot:
+        """Runs in a thread worker: the blocking service calls, nothing of Textual."""
+        raise NotImplementedError
+
+    def detail(self, item: Item | None) -> str:
+        if item is None:
+            return "(nothing selected)"
+        first = [k for k in ("name", "id", "status") if k in item.record]
+        keys = first + sorted(k for k in item.record if k not in first)
+        width = max((len(k) for k in keys), default=0)
+        return "\n".join(f"{k.ljust(width)}  {cell(item.record[k])}" for k in keys)
+
+    def take(self, snapshot: Snapshot) -> None:
+        """On the UI thread: keep what a fetch found (subclasses may keep more)."""
+        self.items = snapshot.items
+        self.note = snapshot.note
+
+    def commands(self) -> list[tuple[str, str, str]]:
+        """(title, help, action) for the command palette."""
+        return []
+
+    # -- widgets --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="table")
+        for i, name in enumerate(self.columns):
+            table.add_column(name, key=str(i))
+        yield table
+        with VerticalScroll(id="detail-box"):
+            yield Static("", id="detail", markup=False)
+
+    @property
+    def table(self) -> DataTable[str]:
+        return self.query_one("#table", DataTable)
+
+    def visible(self) -> list[Item]:
+        return [i for i in self.items if matches(i.cells, self.filter_text)]
+
+    def selected(self) -> Item | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((i for i in self.items if i.key == key), None)
+
+    # -- refresh --------------------------------------------------------------------------
+    def activate(self, on: bool) -> None:
+        self.active = on
+        if on:
+            self.reload()
+        elif self._timer is not None:
+            self._timer.stop()
+
+    def reload(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._load()
+
+    @work(thread=True, exclusive=True, group="fetch")
+    def _load(self) -> None:
+        try:
+            snapshot = self.fetch()
+        except LabError as exc:
+            snapshot = Snapshot(self.items, exc.one_line())
+        except Exception as exc:  # a bug must not kill the UI: show it as the note
+            snapshot = Snapshot(self.items, f"internal error: {type(exc).__name__}: {exc}")
+        self.post_message(self.Loaded(self, snapshot))
+
+    def on_resource_view_loaded(self, message: Loaded) -> None:
+        message.stop()
+        self.take(message.snapshot)
+        self.loaded = True
+        self.apply()
+        if self.active:
+            # Rescheduled only after a load finished, so slow calls never pile up.
+            self._timer = self.set_timer(self.interval, self.reload)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.apply()
+
+    def apply(self) -> None:
+        """Show `visible()` in the table through the keyed diff, keeping the cursor."""
+        table = self.table
+        old = [(str(r.key.value), tuple(table.get_row(r.key))) for r in table.ordered_rows]
+        current = self.selected() if old else None
+        new = [(i.key, i.cells) for i in self.visible()]
+        todo = plan(old, new, current.key if current else None, table.cursor_row)
+        if todo.rebuild:
+            table.clear()
+        for key in todo.removed if not todo.rebuild else ():
+            table.remove_row(key)
+        for key, column, value in todo.changed:
+            table.update_cell(key, str(column), value, update_width=True)
+        for key, cells in todo.added:
+            table.add_row(*cells, key=key)
+        if todo.cursor is not None:
+            table.move_cursor(row=todo.cursor, animate=False)
+        self.show_detail()
+        self.post_message(self.Changed())
+
+    def show_detail(self) -> None:
+        self.query_one("#detail", Static).update(self.detail(self.selected()))
+
+    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        self.show_detail()
+
+    def status(self) -> str:
+        shown = len(self.visible())
+        count = f"{shown}/{len(self.items)}" if self.filter_text else str(shown)
+        text = f"{self.title} [{count}]"
+        if self.filter_text:
+            text += f" /{self.filter_text}"
+        return text

@@ -1,0 +1,36 @@
+"""Images (Glance)."""
+
+from __future__ import annotations
+
+from labcloud.screens.resource import Item, ResourceView, Snapshot, cell, record_of
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+class ImagesView(ResourceView):
+    view_name = "images"
+    title = "Images"
+    aliases = ("image", "img")
+    order = 3
+    columns = ("Name", "Status", "Disk Format", "Size", "Visibility")
+    cli = "labcloud image list"
+    interval = 5.0
+
+    def fetch(self) -> Snapshot:
+        return Snapshot(
+            [
+                Item(
+                    i.id,
+                    (i.name, i.status, i.disk_format, human_size(i.size), cell(i.visibility)),
+                    record_of(i),
+                )
+                for i in self.lab.images.list()
+            ]
+        )

@@ -1,0 +1,64 @@
+"""TUI fixtures: a real Lab on a temp lab.toml and state dir. Its libvirt socket does not
+exist, so the app runs from the store alone and says "libvirt unreachable" in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labcloud.screens.app import LabApp
+from rich.console import Console
+from textual.pilot import Pilot
+
+from labcloud.lab import Lab
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests on a fresh event loop (Textual's pilot is async)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
+    return True
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    path = tmp_path / "lab.toml"
+    path.write_text(
+        f'[site]\nstate_dir = "{tmp_path / "state"}"\n'
+        'libvirt_uri = "qemu:///system?socket=/nonexistent/libvirt-sock"\n'
+    )
+    lab = Lab.open(str(path))
+    lab.init()
+    return lab
+
+
+@pytest.fixture
+def app(lab: Lab) -> LabApp:
+    return LabApp(lab)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let every worker finish and its messages land (no sleeps: waits on the workers)."""
+    for _ in range(20):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in pilot.app.workers):
+            return
+
+
+def screen_text(pilot: Pilot[Any]) -> str:
+    """What the user sees: the screen (with any modal over it) as plain text."""
+    app = pilot.app
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True)
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
