@@ -116,7 +116,8 @@ class DomainConfig:
                 ET.SubElement(os_el, "initrd").text = self.initrd
             if self.cmdline:
                 ET.SubElement(os_el, "cmdline").text = self.cmdline
-        else:
+        elif not any(d.boot_order for d in self.disks):
+            # libvirt refuses <os><boot> together with per-device <boot order>.
             ET.SubElement(os_el, "boot", dev="hd")
 
     def _devices(self, devices: ET.Element) -> None:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from labcloud.backends import kvm_probe
@@ -151,6 +152,52 @@ class LocalAgent:
             Path(tmp).unlink(missing_ok=True)
             raise
         return digest.hexdigest(), size, str(final)
+
+    # -- images (backends/image_store.py) and cloud-init seeds --------------------------
+    def inspect_image(self, path: str) -> dict[str, object]:
+        from labcloud.backends import image_store
+
+        return image_store.inspect(path)
+
+    def import_image(
+        self,
+        src: str,
+        store_dir: str,
+        tmp_name: str,
+        convert_from: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[str, int]:
+        from labcloud.backends import image_store
+
+        return image_store.import_file(src, store_dir, tmp_name, convert_from, progress)
+
+    def snapshot_disk(
+        self,
+        src: str,
+        store_dir: str,
+        tmp_name: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[str, int]:
+        from labcloud.backends import image_store
+
+        return image_store.snapshot_disk(src, store_dir, tmp_name, progress)
+
+    def publish_image(self, store_dir: str, tmp_name: str, digest: str) -> str:
+        from labcloud.backends import image_store
+
+        return image_store.publish(store_dir, tmp_name, digest)
+
+    def export_image(
+        self, src: str, dest: str, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        from labcloud.backends import image_store
+
+        return image_store.export_file(src, dest, progress)
+
+    def write_seed(self, path: str, files: dict[str, bytes]) -> None:
+        from labcloud.backends import cloud_init_seed
+
+        cloud_init_seed.build_seed(path, files)
 
     def build_tiny_image(self, workdir: str) -> dict[str, str]:
         from labcloud.backends import tinyimage

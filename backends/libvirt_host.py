@@ -257,6 +257,14 @@ class Host:
         dom = self._get(uuid)
         return self._has_device(dom, _device_key(xml), bool(dom.isActive()))
 
+    def block_resize(self, uuid: str, target: str, size_bytes: int) -> None:
+        """Grow a running domain's disk (by target dev, e.g. vdb); the guest sees it live."""
+        dom = self._get(uuid)
+        self._call(
+            f"resize disk {target}",
+            lambda: dom.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES),
+        )
+
     @staticmethod
     def _has_device(dom: libvirt.virDomain, key: tuple[str, str], live: bool) -> bool:
         flags = 0 if live else libvirt.VIR_DOMAIN_XML_INACTIVE

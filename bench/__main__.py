@@ -1,4 +1,5 @@
-"""`python -m bench [all|foundation] [--instances N] [--rounds R] [--workers W]`."""
+"""`python -m bench [all|foundation|network|images] [--instances N] [--rounds R] [--workers W]
+[--networks N] [--ports M]`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-BENCHMARKS = ("foundation",)
+BENCHMARKS = ("foundation", "network", "images")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--workers", type=int, default=3, help="processes that populate the lab (default 3)"
     )
+    p.add_argument("--networks", type=int, default=50, help="networks for `network` (50)")
+    p.add_argument("--ports", type=int, default=500, help="ports for `network` (500)")
     a = p.parse_args(argv)
     if a.instances < 0 or a.rounds < 1 or a.workers < 1:
         p.error("--instances must be >= 0, --rounds and --workers >= 1")
@@ -34,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in BENCHMARKS if a.benchmark == "all" else (a.benchmark,):
         if name == "foundation":
             status |= foundation.run(a.instances, a.rounds, a.workers)
+        elif name == "network":
+            from bench import network
+
+            status |= network.run(a.networks, a.ports, a.rounds)
+        elif name == "images":
+            from bench import images
+
+            status |= images.run(a.rounds)
     return status
 
 

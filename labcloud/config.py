@@ -5,12 +5,22 @@ An error names the key path and says what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from labcloud.errors import ConfigError
 from labcloud.names import check_name
@@ -75,6 +85,119 @@ class ProjectConfig(_Strict):
         return _checked_name(value)
 
 
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+
+
+class NetworksConfig(_Strict):
+    """[networks]: physical networks (name -> host interface) and the VXLAN settings."""
+
+    # physnet name -> the host interface a flat/vlan/external network's bridge uplinks to.
+    physical_networks: dict[str, str] = {}
+    # VNIs handed to vxlan networks created without --provider-segment.
+    vni_range: tuple[int, int] = (1000, 1999)
+    # This node's VTEP address (the VXLAN source) and the remote VTEPs it floods to.
+    local_ip: str | None = None
+    vxlan_peers: tuple[str, ...] = ()
+    vxlan_port: int = Field(default=4789, ge=1, le=65535)
+    default_mtu: int = Field(default=1500, ge=68, le=9000)
+
+    @field_validator("physical_networks")
+    @classmethod
+    def _physnets(cls, value: dict[str, str]) -> dict[str, str]:
+        for physnet, iface in value.items():
+            _checked_name(physnet)
+            if not _IFNAME_RE.fullmatch(iface):
+                raise ValueError(
+                    f"interface {iface!r} for {physnet!r} is not a valid interface name "
+                    "(1-15 letters, digits, '.', '_' or '-')"
+                )
+        return value
+
+    @field_validator("vni_range")
+    @classmethod
+    def _vnis(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high <= 16777215:
+            raise ValueError("must be [low, high] with 1 <= low <= high <= 16777215")
+        return value
+
+    @field_validator("local_ip", "vxlan_peers")
+    @classmethod
+    def _addresses(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        for addr in (value,) if isinstance(value, str) else value or ():
+            try:
+                ipaddress.ip_address(addr)
+            except ValueError:
+                raise ValueError(f"{addr!r} is not an IP address") from None
+        return value
+
+
+# LVM's own rule for VG and LV names: letters, digits, '+', '_', '.', '-'; no leading '-'.
+_LVM_NAME_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,63}$")
+
+
+def _lvm_name(value: str | None) -> str | None:
+    if value is not None and not _LVM_NAME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid LVM name (letters, digits, '+_.-')")
+    return value
+
+
+class VolumeBackendConfig(_Strict):
+    """[volume_backends.NAME]: one backend, which is also a volume type (`--type NAME`).
+
+    type "file": qcow2 or raw files, under state_dir/volumes/NAME unless `path` is given.
+    type "lvm": LVs in volume group `vg`; thin volumes when `thin_pool` is set. `loop_file`
+    makes the VG on a sparse file through a loop device, for a lab without a spare disk
+    (created on first use, idempotently).
+    """
+
+    type: Literal["file", "lvm"]
+    format: Literal["qcow2", "raw"] | None = None  # file only; qcow2 by default
+    path: Path | None = None  # file only
+    vg: str | None = None  # lvm only, required
+    thin_pool: str | None = None  # lvm only
+    loop_file: Path | None = None  # lvm only
+    loop_size_gb: int | None = Field(default=None, ge=1, le=65536)  # lvm with loop_file
+
+    @field_validator("vg", "thin_pool")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return _lvm_name(value)
+
+    @field_validator("path", "loop_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("must be an absolute path")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> VolumeBackendConfig:
+        only = {
+            "file": ("format", "path"),
+            "lvm": ("vg", "thin_pool", "loop_file", "loop_size_gb"),
+        }
+        for kind, keys in only.items():
+            if kind != self.type:
+                for key in keys:
+                    if getattr(self, key) is not None:
+                        raise ValueError(f"{key} is not a setting of a {self.type} backend")
+        if self.type == "lvm" and not self.vg:
+            raise ValueError('an lvm backend needs vg = "VOLUME-GROUP"')
+        if self.loop_size_gb is not None and self.loop_file is None:
+            raise ValueError("loop_size_gb goes with loop_file")
+        return self
+
+
+DEFAULT_VOLUME_BACKENDS: dict[str, VolumeBackendConfig] = {"file": VolumeBackendConfig(type="file")}
+
+
+class VolumesConfig(_Strict):
+    """[volumes]: the backend (volume type) a volume gets when --type is not given."""
+
+    default_type: str = "file"
+
+
 # OpenStack's default flavors, plus devstack's m1.nano for tiny test guests.
 DEFAULT_FLAVORS: tuple[FlavorConfig, ...] = (
     FlavorConfig(name="m1.nano", vcpus=1, ram=128, disk=1),
@@ -94,7 +217,28 @@ class LabConfig(_Strict):
     site: SiteConfig = SiteConfig()
     flavors: tuple[FlavorConfig, ...] = DEFAULT_FLAVORS
     projects: tuple[ProjectConfig, ...] = DEFAULT_PROJECTS
+    networks: NetworksConfig = NetworksConfig()
+    volume_backends: dict[str, VolumeBackendConfig] = DEFAULT_VOLUME_BACKENDS
+    volumes: VolumesConfig = VolumesConfig()
     source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("volume_backends")
+    @classmethod
+    def _backend_names(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            _checked_name(name)
+        return value
+
+    @field_validator("volumes")
+    @classmethod
+    def _default_type(cls, value: VolumesConfig, info: ValidationInfo) -> VolumesConfig:
+        backends = info.data.get("volume_backends")
+        if backends is not None and value.default_type not in backends:
+            raise ValueError(
+                f"default_type {value.default_type!r} is not one of [volume_backends]: "
+                + ", ".join(sorted(backends))
+            )
+        return value
 
     @field_validator("flavors", "projects")
     @classmethod

@@ -10,14 +10,29 @@ import os
 from functools import cached_property
 
 from labcloud.config import LabConfig, load_config
+from labcloud.db.models import Server
 from labcloud.db.store import Store
+from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
 from labcloud.services.context import ServiceContext
 from labcloud.services.doctor import DoctorService
 from labcloud.services.flavors import FlavorService
+from labcloud.services.floating_ips import FloatingIPService
 from labcloud.services.identity import IdentityService
 from labcloud.services.images import ImageService
-from labcloud.services.interfaces import Hypervisor, NodeAgent
+from labcloud.services.interfaces import (
+    Hypervisor,
+    L3Agent,
+    NetworkAgent,
+    NodeAgent,
+    VolumeBackend,
+)
+from labcloud.services.keypairs import KeypairService
+from labcloud.services.network import NetworkService
+from labcloud.services.routers import RouterService, l3_topology
+from labcloud.services.security_groups import SecurityGroupService
+from labcloud.services.server_ssh import ServerSsh
+from labcloud.services.volumes import VolumeService
 
 
 class Lab:
@@ -45,6 +60,11 @@ class Lab:
 
         return LocalAgent(self.config.site.state_dir)
 
+    def _network_agent(self) -> NetworkAgent:
+        from labcloud.backends.network_agent import LocalNetworkAgent
+
+        return LocalNetworkAgent(self.config.site.state_dir)
+
     @staticmethod
     def _domain_builder(spec: dict[str, object]) -> str:
         from labcloud.backends.domain_config import build_domain_xml
@@ -67,6 +87,7 @@ class Lab:
             self._agent,
             self._domain_builder,
             self._device_builder,
+            network_agent_factory=self._network_agent,
         )
 
     @cached_property
@@ -79,18 +100,107 @@ class Lab:
 
     @cached_property
     def images(self) -> ImageService:
-        return ImageService(self.ctx)
+        images = ImageService(self.ctx)
+        # An import or snapshot killed midway is rolled back: no row, no partial file.
+        images.recover()
+        return images
+
+    @cached_property
+    def keypairs(self) -> KeypairService:
+        return KeypairService(self.ctx)
+
+    @cached_property
+    def server_ssh(self) -> ServerSsh:
+        return ServerSsh(self.compute, self._server_address, self.config.site.state_dir)
+
+    def _server_address(self, server: Server) -> str | None:
+        """Where `server ssh` connects: a floating IP (reachable from outside), else the
+        first fixed IP of its first NIC."""
+        ports = self.network.server_ports(server.id)
+        port_ids = {p.id for p in ports}
+        for fip in self.floating_ips.list():
+            if fip.port_id in port_ids:
+                return fip.floating_ip_address
+        fixed = self.network.fixed_ips_of([p.id for p in ports])
+        for port in ports:
+            for ip in fixed.get(port.id, []):
+                return ip["ip_address"]
+        return None
+
+    def _nic_macs(self, server: Server) -> list[str]:
+        """The MACs of a server's NICs, in order, from the parts that give it NICs."""
+        return [str(nic["mac"]) for nic in self.compute.devices(server).nics]
+
+    @cached_property
+    def network(self) -> NetworkService:
+        network = NetworkService(self.ctx)
+        # Security groups follow ports being plugged; routers and FIPs join the topology.
+        network.port_listeners.append(self.security_groups)
+        network.topology_contributors.append(
+            lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
+        )
+        return network
+
+    @cached_property
+    def l3_agent(self) -> L3Agent:
+        from labcloud.backends.l3_agent import LocalL3Agent
+
+        return LocalL3Agent()
+
+    @cached_property
+    def security_groups(self) -> SecurityGroupService:
+        return SecurityGroupService(self.ctx, lambda: self.l3_agent)
+
+    @cached_property
+    def routers(self) -> RouterService:
+        return RouterService(self.ctx, self.network, lambda: self.l3_agent)
+
+    @cached_property
+    def floating_ips(self) -> FloatingIPService:
+        return FloatingIPService(self.ctx, self.network, self.routers)
+
+    def _volume_backend(self, name: str) -> VolumeBackend:
+        cfg = self.config.volume_backends[name]
+        if cfg.type == "lvm":
+            from labcloud.backends.volume_lvm import LvmVolumes
+
+            assert cfg.vg is not None  # the config requires it
+            return LvmVolumes(name, cfg.vg, cfg.thin_pool, cfg.loop_file, cfg.loop_size_gb)
+        from labcloud.backends.volume_file import FileVolumes
+
+        directory = cfg.path or self.config.site.state_dir / "volumes" / name
+        return FileVolumes(name, directory, cfg.format or "qcow2")
+
+    @cached_property
+    def volumes(self) -> VolumeService:
+        volumes = VolumeService(self.ctx, self._volume_backend, self.images.store_dir)
+        # Interrupted volume operations are finished or rolled back, as compute's are.
+        volumes.recovered_at_start = volumes.recover()
+        return volumes
 
     @cached_property
     def compute(self) -> ComputeService:
-        compute = ComputeService(self.ctx, self.images.store_dir)
+        # The network part comes first: NICs before volumes and the seed (which needs MACs).
+        compute = ComputeService(self.ctx, self.images.store_dir, [self.network.server_part])
+        # Security groups bind the new ports; on delete, floating IPs are let go first.
+        sg_part = self.security_groups.server_part
+        sg_part.on_release.append(self.floating_ips.release_server)
+        compute.parts.append(sg_part)
+        # Volumes next: the boot volume (root disk, vda) and attached data volumes.
+        compute.parts.append(self.volumes.part)
+        # The cloud-init seed comes after the NICs: its network-config names their MACs.
+        compute.parts.append(SeedPart(self.ctx, compute.instance_dir, self._nic_macs))
         # The next start after a crash finishes or rolls back what was interrupted.
         compute.recovered_at_start = compute.recover()
         return compute
 
     @cached_property
     def doctor(self) -> DoctorService:
-        return DoctorService(self.ctx, self.compute)
+        doctor = DoctorService(self.ctx, self.compute)
+        doctor.checks.append(self.network.doctor_check)
+        # After the network's (bridges first): router namespaces and labcloud's nft tables.
+        doctor.checks += [self.routers.doctor_check, self.security_groups.doctor_check]
+        return doctor
 
     def init(self) -> dict[str, int]:
         """Create the state and seed it from lab.toml. Safe to run again."""

@@ -23,7 +23,13 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def _interactive(argv: list[str]) -> bool:
-    words = [w for w in argv if not w.startswith("-")]
+    # Command words only: `--lab FILE` and `-f json` carry values that are not words.
+    values = {"-f", "--format", "-c", "--column", "--lab", "--project"}
+    words = [
+        w
+        for i, w in enumerate(argv)
+        if not w.startswith("-") and (i == 0 or argv[i - 1] not in values)
+    ]
     if not words and sys.stdin.isatty() and sys.stdout.isatty():
         return True  # `labcloud` alone on a terminal opens the TUI
     return any(tuple(words[: len(p)]) == p for p in INTERACTIVE)
@@ -31,6 +37,11 @@ def _interactive(argv: list[str]) -> bool:
 
 def main() -> None:
     argv = sys.argv[1:]
+    if argv == ["--version"]:  # answered here: no server, no imports
+        from labcloud import __version__
+
+        print(f"labcloud {__version__}")
+        return
     if not os.environ.get(proto.DISABLE_ENV) and not _interactive(argv):
         status = _via_server(argv)
         if status is not None:

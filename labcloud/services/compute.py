@@ -100,7 +100,7 @@ class ComputeService:
     def create(
         self,
         name: str,
-        image_ref: str,
+        image_ref: str | None,
         flavor_ref: str,
         *,
         request: CreateRequest | None = None,
@@ -114,6 +114,8 @@ class ComputeService:
         project = self.ctx.project
         with self.ctx.store.read() as s:
             flavor = find(s, Flavor, flavor_ref, "flavor")
+            if image_ref is None:
+                image_ref = self._boot_volume_image(s, request)
             image = find(s, Image, image_ref, "image", project_id=project.id, public_ok=True)
             kernel = s.get(Image, image.kernel_id) if image.kernel_id else None
             ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
@@ -147,7 +149,10 @@ class ComputeService:
                     op.step("disk")
                     report("creating the root disk")
                     self.ctx.agent.make_dir(str(self.instance_dir(server_id)))
-                    if not request.boots_from_volume:
+                    if image.disk_format == "iso" and not request.boots_from_volume:
+                        # Install media: the ISO is a CD-ROM; the root disk starts blank.
+                        self.ctx.agent.create_blank(str(disk), "qcow2", flavor.disk * GIB)
+                    elif not request.boots_from_volume:
                         size = max(flavor.disk * GIB, image.virtual_size)
                         self.ctx.agent.create_overlay(
                             str(self.images_dir / image.checksum),
@@ -182,6 +187,16 @@ class ComputeService:
         except IntegrityError:
             raise Conflict(f"a server named {name!r} already exists") from None
         return server
+
+    def _boot_volume_image(self, s: Session, request: CreateRequest) -> str:
+        """No image given: the boot volume's source image (Cinder's volume_image_metadata)
+        gives the kernel, ramdisk and command line."""
+        for part in self.parts:
+            image_of = getattr(part, "boot_image_id", None)
+            found = image_of(s, request) if image_of is not None else None
+            if found:
+                return str(found)
+        raise UsageError("give --image, --volume or --boot-from-image")
 
     def _check_claimed(self, request: CreateRequest) -> None:
         claimed: set[str] = set()
@@ -249,9 +264,14 @@ class ComputeService:
                 f"image {image.name} is a {image.disk_format} (kernel or ramdisk)",
                 "boot the machine image (ami) that references it",
             )
+        if image.disk_format == "iso" and not flavor.disk:
+            raise UsageError(
+                f"image {image.name} is install media (iso) and flavor {flavor.name} has no disk",
+                "pick a flavor with a root disk to install onto",
+            )
         if image.disk_format == "ami" and not image.kernel_id:
             raise UsageError(f"image {image.name} is an ami without a kernel_id")
-        if flavor.disk and image.virtual_size > flavor.disk * GIB:
+        if flavor.disk and image.disk_format != "iso" and image.virtual_size > flavor.disk * GIB:
             raise UsageError(
                 f"flavor {flavor.name}'s disk ({flavor.disk} GiB) is smaller than image "
                 f"{image.name} ({image.virtual_size / GIB:.1f} GiB)",
@@ -277,8 +297,24 @@ class ComputeService:
     ) -> str:
         devices = self.devices(server)
         disks: list[dict[str, object]] = []
+        install_media = image.disk_format == "iso" and not devices.root
         if not devices.root:
-            disks.append({"path": disk, "target": "vda", "file_format": "qcow2"})
+            root: dict[str, object] = {"path": disk, "target": "vda", "file_format": "qcow2"}
+            if install_media:
+                root["boot_order"] = 2  # after the ISO: the installed system boots next
+            disks.append(root)
+        if install_media:
+            disks.append(
+                {
+                    "path": str(self.images_dir / image.checksum),
+                    "target": "hdc",  # IDE secondary master, where BIOSes look for a CD
+                    "bus": "ide",
+                    "device": "cdrom",
+                    "file_format": "raw",
+                    "readonly": True,
+                    "boot_order": 1,
+                }
+            )
         disks.extend(devices.disks)
         props = json.loads(image.properties or "{}")
         cmdline = props.get("os_command_line")

@@ -15,7 +15,13 @@ from labcloud.db.models import Event, Project
 from labcloud.db.store import Store
 from labcloud.errors import NotFound
 from labcloud.names import is_uuid
-from labcloud.services.interfaces import DeviceBuilder, DomainBuilder, Hypervisor, NodeAgent
+from labcloud.services.interfaces import (
+    DeviceBuilder,
+    DomainBuilder,
+    Hypervisor,
+    NetworkAgent,
+    NodeAgent,
+)
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -29,6 +35,7 @@ class ServiceContext:
     agent_factory: Callable[[], NodeAgent]
     domain_builder: DomainBuilder
     device_builder: DeviceBuilder
+    network_agent_factory: Callable[[], NetworkAgent] | None = None
     _project: Project | None = field(default=None, repr=False)
 
     @property
@@ -42,6 +49,12 @@ class ServiceContext:
     @cached_property
     def agent(self) -> NodeAgent:
         return self.agent_factory()
+
+    @cached_property
+    def net(self) -> NetworkAgent:
+        """The node's bridges, VXLAN and DHCP (backends/network_agent.py)."""
+        assert self.network_agent_factory is not None, "lab.py wires the network agent"
+        return self.network_agent_factory()
 
     @property
     def project(self) -> Project:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import select
@@ -24,6 +25,8 @@ class DoctorService:
     def __init__(self, ctx: ServiceContext, compute: ComputeService) -> None:
         self.ctx = ctx
         self.compute = compute
+        # Other services' checks (e.g. the network's): repair flag -> findings.
+        self.checks: list[Callable[[bool], list[Finding]]] = []
 
     def check(self, repair: bool = False) -> list[Finding]:
         findings = [
@@ -102,6 +105,8 @@ class DoctorService:
                         repair,
                     )
                 )
+        for extra in self.checks:
+            findings += extra(repair)
         if repair:
             self.compute.sync()
         return findings

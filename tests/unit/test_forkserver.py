@@ -58,7 +58,7 @@ def wait_for(check: object, what: str, timeout: float = 20.0) -> None:
 
 def served(env: dict[str, str]) -> dict[str, object]:
     """Start the server (the first command runs cold and spawns it) and wait until it serves."""
-    labcloud(env, "--version")
+    labcloud(env, "flavor", "list")
     wait_for(lambda: sockets(env), "the fork server's socket")
     status = json.loads(labcloud(env, "daemon", "status", "-f", "json").stdout)
     return dict(status)

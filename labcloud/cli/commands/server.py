@@ -11,20 +11,21 @@ from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
 from labcloud.services.server_parts import CreateRequest
 
-COLUMNS = ("ID", "Name", "Status", "Task State", "Power State", "Image", "Flavor")
+COLUMNS = ("ID", "Name", "Status", "Task State", "Power State", "Networks", "Image", "Flavor")
 
 
 def _image_names(lab: Any) -> dict[str, str]:
     return {i.id: i.name for i in lab.images.list()}
 
 
-def _row(s: Any, images: dict[str, str]) -> tuple[Any, ...]:
+def _row(s: Any, images: dict[str, str], addresses: dict[str, str]) -> tuple[Any, ...]:
     return (
         s.id,
         s.name,
         s.status,
         s.task_state or "",
         s.power_state,
+        addresses.get(s.id, ""),
         images.get(s.image_id or "", s.image_id or ""),
         s.flavor_name,
     )
@@ -38,6 +39,7 @@ def record(lab: Any, s: Any) -> Record:
             "status": s.status,
             "task_state": s.task_state,
             "power_state": s.power_state,
+            "addresses": lab.network.server_addresses([s.id]).get(s.id, ""),
             "image": _image_names(lab).get(s.image_id or "", s.image_id),
             "flavor": s.flavor_name,
             "vcpus": s.vcpus,
@@ -126,7 +128,9 @@ def server_create(lab: Any, a: Any) -> Record:
 @command("server", "list", help="List servers", example="labcloud server list -f json")
 def server_list(lab: Any, a: Any) -> Table:
     images = _image_names(lab)
-    return Table(COLUMNS, [_row(s, images) for s in lab.compute.list()])
+    servers = lab.compute.list()
+    addresses = lab.network.server_addresses([s.id for s in servers])
+    return Table(COLUMNS, [_row(s, images, addresses) for s in servers])
 
 
 @command(
