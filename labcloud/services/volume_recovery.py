@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from labcloud.db.volume_models import Volume
+from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.errors import LabError
 from labcloud.services.volume_attach import settle, unplug
 
@@ -53,10 +53,18 @@ def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: 
     if kind == "volume.create":
         if step == "finish":
             return _finish_create(svc, handle, rid)
-        svc._undo_create(handle, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
+        svc._undo_made(handle, Volume, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
         return "rolled back"
     if kind == "snapshot.create":
-        svc._undo_snapshot(handle, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
+        svc._undo_made(
+            handle,
+            VolumeSnapshot,
+            rid,
+            name,
+            vtype,
+            location,
+            f"interrupted at {step}",  # type: ignore[arg-type]
+        )
         return "rolled back"
     if kind == "volume.delete":
         svc._delete_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]

@@ -243,19 +243,28 @@ class VolumeService:
                     s.flush()
                     s.expunge(made)
             except BaseException as exc:
-                self._undo_create(op, row.id, row.name, row.volume_type, row.location, exc)
+                self._undo_made(op, Volume, row.id, row.name, row.volume_type, row.location, exc)
                 raise
         return made
 
-    def _undo_create(
-        self, op: OperationHandle, vid: str, name: str, vtype: str, location: str, why: object
+    def _undo_made(
+        self,
+        op: OperationHandle,
+        model: type[Volume] | type[VolumeSnapshot],
+        rid: str,
+        name: str,
+        vtype: str,
+        location: str,
+        why: object,
     ) -> None:
+        """Roll back a volume or snapshot create: its backend data, then its row."""
         self.backend(vtype).delete(location)
+        kind = "volume" if model is Volume else "snapshot"
         with self.ctx.store.write() as s:
-            row = s.get(Volume, vid)
+            row = s.get(model, rid)
             if row is not None:
                 s.delete(row)
-            record_event(s, "volume", vid, name, f"create rolled back: {str(why)[:200]}")
+            record_event(s, kind, rid, name, f"create rolled back: {str(why)[:200]}")
             op.finish(s, "rolled_back")
 
     @staticmethod
@@ -494,20 +503,9 @@ class VolumeService:
                     s.flush()
                     s.expunge(made)
             except BaseException as exc:
-                self._undo_snapshot(op, sid, name, vol.volume_type, row.location, exc)
+                self._undo_made(op, VolumeSnapshot, sid, name, vol.volume_type, row.location, exc)
                 raise
         return made
-
-    def _undo_snapshot(
-        self, op: OperationHandle, sid: str, name: str, vtype: str, location: str, why: object
-    ) -> None:
-        self.backend(vtype).delete(location)
-        with self.ctx.store.write() as s:
-            row = s.get(VolumeSnapshot, sid)
-            if row is not None:
-                s.delete(row)
-            record_event(s, "snapshot", sid, name, f"create rolled back: {str(why)[:200]}")
-            op.finish(s, "rolled_back")
 
     def delete_snapshot(self, ref: str) -> VolumeSnapshot:
         with self.ctx.store.read() as s:
