@@ -85,6 +85,38 @@ class ProjectConfig(_Strict):
         return _checked_name(value)
 
 
+class QuotasConfig(_Strict):
+    """[quotas]: each project's limits until `quota set` changes them; -1 is unlimited.
+    The defaults are OpenStack's."""
+
+    instances: int = Field(default=10, ge=-1)
+    cores: int = Field(default=20, ge=-1)
+    ram: int = Field(default=51200, ge=-1, description="MiB")
+    volumes: int = Field(default=10, ge=-1)
+    gigabytes: int = Field(default=1000, ge=-1)
+    snapshots: int = Field(default=10, ge=-1)
+    networks: int = Field(default=100, ge=-1)
+    subnets: int = Field(default=100, ge=-1)
+    ports: int = Field(default=500, ge=-1)
+    routers: int = Field(default=10, ge=-1)
+    floating_ips: int = Field(default=50, ge=-1)
+    security_groups: int = Field(default=10, ge=-1)
+    security_group_rules: int = Field(default=100, ge=-1)
+
+
+class UserConfig(_Strict):
+    """[[users]]: a labcloud user (a unix account of that name) and its roles by project."""
+
+    name: str
+    description: str = ""
+    roles: dict[str, Literal["admin", "member", "reader"]] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _checked_name(value)
+
+
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 
 
@@ -217,6 +249,8 @@ class LabConfig(_Strict):
     site: SiteConfig = SiteConfig()
     flavors: tuple[FlavorConfig, ...] = DEFAULT_FLAVORS
     projects: tuple[ProjectConfig, ...] = DEFAULT_PROJECTS
+    quotas: QuotasConfig = QuotasConfig()
+    users: tuple[UserConfig, ...] = ()
     networks: NetworksConfig = NetworksConfig()
     volume_backends: dict[str, VolumeBackendConfig] = DEFAULT_VOLUME_BACKENDS
     volumes: VolumesConfig = VolumesConfig()
@@ -240,9 +274,22 @@ class LabConfig(_Strict):
             )
         return value
 
-    @field_validator("flavors", "projects")
+    @field_validator("users")
     @classmethod
-    def _unique(cls, value: tuple[FlavorConfig | ProjectConfig, ...]) -> tuple:
+    def _user_projects(cls, value: tuple[UserConfig, ...], info: ValidationInfo) -> tuple:
+        projects = {p.name for p in info.data.get("projects", ())}
+        for user in value:
+            for project in user.roles:
+                if project not in projects:
+                    raise ValueError(
+                        f"user {user.name!r} has a role in {project!r}, which is not in "
+                        "[[projects]]"
+                    )
+        return value
+
+    @field_validator("flavors", "projects", "users")
+    @classmethod
+    def _unique(cls, value: tuple[FlavorConfig | ProjectConfig | UserConfig, ...]) -> tuple:
         seen: set[str] = set()
         for item in value:
             if item.name in seen:

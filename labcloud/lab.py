@@ -29,6 +29,7 @@ from labcloud.services.interfaces import (
 )
 from labcloud.services.keypairs import KeypairService
 from labcloud.services.network import NetworkService
+from labcloud.services.quotas import QuotaService
 from labcloud.services.routers import RouterService, l3_topology
 from labcloud.services.security_groups import SecurityGroupService
 from labcloud.services.server_ssh import ServerSsh
@@ -36,15 +37,24 @@ from labcloud.services.volumes import VolumeService
 
 
 class Lab:
-    def __init__(self, config: LabConfig, project: str | None = None) -> None:
+    def __init__(
+        self, config: LabConfig, project: str | None = None, *, all_projects: bool = False
+    ) -> None:
         self.config = config
-        self.project_name = (
-            project or os.environ.get("LABCLOUD_PROJECT") or config.site.default_project
-        )
+        # None: the caller's last `project use`, else the lab's default (context.py).
+        self.project_arg = project or os.environ.get("LABCLOUD_PROJECT") or None
+        self.all_projects = all_projects
 
     @classmethod
-    def open(cls, lab_file: str | None = None, project: str | None = None) -> Lab:
-        return cls(load_config(lab_file), project)
+    def open(
+        cls, lab_file: str | None = None, project: str | None = None, *, all_projects: bool = False
+    ) -> Lab:
+        return cls(load_config(lab_file), project, all_projects=all_projects)
+
+    @property
+    def project_name(self) -> str:
+        """The current project, once resolved and checked against the caller's roles."""
+        return self.ctx.project.name
 
     @cached_property
     def store(self) -> Store:
@@ -82,17 +92,22 @@ class Lab:
         return ServiceContext(
             self.config,
             self.store,
-            self.project_name,
+            self.project_arg,
             self._hypervisor,
             self._agent,
             self._domain_builder,
             self._device_builder,
             network_agent_factory=self._network_agent,
+            all_projects=self.all_projects,
         )
 
     @cached_property
     def identity(self) -> IdentityService:
         return IdentityService(self.ctx)
+
+    @cached_property
+    def quotas(self) -> QuotaService:
+        return QuotaService(self.ctx)
 
     @cached_property
     def flavors(self) -> FlavorService:
@@ -206,5 +221,6 @@ class Lab:
         """Create the state and seed it from lab.toml. Safe to run again."""
         return {
             "projects_created": self.identity.seed(self.config.projects),
+            "users_changed": self.identity.seed_users(self.config.users),
             "flavors_changed": self.flavors.seed(self.config.flavors),
         }

@@ -14,7 +14,7 @@ from labcloud.errors import LabError, UsageError
 
 # Global options, accepted before the command words and after them.
 _VALUE_OPTS = {"-f", "--format", "-c", "--column", "--lab", "--project"}
-_FLAG_OPTS = {"--debug"}
+_FLAG_OPTS = {"--debug", "--all-projects"}
 
 
 def _add_global_options(p: Parser) -> None:
@@ -29,6 +29,11 @@ def _add_global_options(p: Parser) -> None:
     g.add_argument(
         "--project",
         help="project to act in (default: $LABCLOUD_PROJECT or the lab's default_project)",
+    )
+    g.add_argument(
+        "--all-projects",
+        action="store_true",
+        help="lists span every project (cloud admins only)",
     )
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -62,7 +67,7 @@ def _top_help(prefix: tuple[str, ...] = ()) -> str:
         *(f"  {c.name.ljust(width)}  {c.help}" for c in cmds),
         "",
         "global options: -f table|json|yaml|csv|value, -c COLUMN, --lab FILE, --project P, "
-        "--debug, --version",
+        "--all-projects, --debug, --version",
         "example: labcloud server create web1 --image tiny --flavor m1.tiny --wait",
         "`labcloud COMMAND --help` explains one command.",
     ]
@@ -139,7 +144,7 @@ def _run(cmd: Any, args: Any) -> Any:
         return cmd.run(None, args)
     from labcloud.lab import Lab
 
-    lab = Lab.open(args.lab, args.project)
+    lab = Lab.open(args.lab, args.project, all_projects=args.all_projects)
     return cmd.run(lab, args)
 
 

@@ -23,7 +23,6 @@ from sqlmodel import Session, select
 from labcloud.db.models import Keypair, Server, ServerSeed
 from labcloud.errors import NotFound, UsageError
 from labcloud.services.context import ServiceContext
-from labcloud.services.keypairs import current_user
 from labcloud.services.server_parts import CreateRequest, Devices
 
 SEED_FILE = "seed.iso"
@@ -152,7 +151,7 @@ class SeedPart:
             user_data(["ssh-ed25519 AAAA"], request.user_data)  # refuses what cannot merge
 
     def _keypair(self, s: Session, name: str) -> Keypair:
-        user = current_user()
+        user = self.ctx.caller.name
         row = s.exec(select(Keypair).where(Keypair.name == name, Keypair.user_name == user)).first()
         if row is None:
             raise NotFound(

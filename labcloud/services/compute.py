@@ -20,9 +20,11 @@ from sqlmodel import Session, select
 from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, UsageError
 from labcloud.names import check_name, new_uuid
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.interfaces import DomainStateView
 from labcloud.services.journal import Journal, OperationHandle
+from labcloud.services.quotas import charge
 from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
 
 GIB = 1024**3
@@ -59,6 +61,8 @@ class Recovery:
 
 
 class ComputeService:
+    noun = "server"
+
     def __init__(
         self, ctx: ServiceContext, images_dir: Path, parts: list[ServerPart] | None = None
     ) -> None:
@@ -81,7 +85,7 @@ class ComputeService:
         if sync:
             self.sync()
         with self.ctx.store.read() as s:
-            query = select(Server).where(Server.project_id == self.ctx.project.id)
+            query = select(Server).where(self.ctx.scope(Server))
             return list(s.exec(query.order_by(Server.created_at, Server.name)))
 
     def get(self, ref: str, sync: bool = True) -> Server:
@@ -97,6 +101,7 @@ class ComputeService:
         return find(s, Server, ref, "server", project_id=self.ctx.project.id)
 
     # -- create ---------------------------------------------------------------------
+    @writes
     def create(
         self,
         name: str,
@@ -137,6 +142,7 @@ class ComputeService:
         virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
 
         def allocate(s: Session) -> None:
+            charge(self.ctx, s, project.id, instances=1, cores=flavor.vcpus, ram=flavor.ram)
             s.add(server)
             for part in self.parts:
                 part.allocate(s, request, server)
@@ -364,6 +370,7 @@ class ComputeService:
             record_event(s, "server", server_id, name, f"create rolled back: {why[:200]}")
 
     # -- delete ---------------------------------------------------------------------
+    @writes
     def delete(self, ref: str) -> Server:
         with self.ctx.store.read() as s:
             server = self._find(s, ref)
@@ -415,12 +422,14 @@ class ComputeService:
             )
 
     # -- lifecycle ------------------------------------------------------------------
+    @writes
     def start(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("start", ref)
         self.ctx.hypervisor.start(server.id)
         self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "started")
 
+    @writes
     def stop(self, ref: str, timeout: float | None = None) -> Server:
         """Graceful ACPI shutdown; powered off when the guest has not stopped in time."""
         server = self._ready_for("stop", ref)
@@ -443,6 +452,7 @@ class ComputeService:
         hv.destroy(server_id)
         hv.wait_for(server_id, {"shutoff", "missing"}, 30)
 
+    @writes
     def reboot(self, ref: str, hard: bool = False, timeout: float | None = None) -> Server:
         """Soft: a clean shutdown then start. Hard: power off then start."""
         server = self._ready_for("reboot", ref)
@@ -451,22 +461,26 @@ class ComputeService:
         self.ctx.hypervisor.wait_for(server.id, {"running"}, 60)
         return self._settle(server.id, "hard rebooted" if hard else "rebooted")
 
+    @writes
     def pause(self, ref: str) -> Server:
         server = self._ready_for("pause", ref)
         self.ctx.hypervisor.pause(server.id)
         return self._settle(server.id, "paused")
 
+    @writes
     def unpause(self, ref: str) -> Server:
         server = self._ready_for("unpause", ref)
         self.ctx.hypervisor.unpause(server.id)
         return self._settle(server.id, "unpaused")
 
+    @writes
     def suspend(self, ref: str) -> Server:
         """Nova's suspend: the guest's memory is saved to disk and the domain stops."""
         server = self._ready_for("suspend", ref)
         self.ctx.hypervisor.managed_save(server.id)
         return self._settle(server.id, "suspended")
 
+    @writes
     def resume(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("resume", ref)
         self.ctx.hypervisor.start(server.id)  # restores the managed-save image

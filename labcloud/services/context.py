@@ -1,4 +1,5 @@
-"""What every service gets: the config, the store, the current project and lazy backends."""
+"""What every service gets: the config, the store, the caller, the current project and lazy
+backends. The current project is checked against the caller's roles when first used."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy import true
 from sqlmodel import Session, SQLModel, or_, select
 
 from labcloud.config import LabConfig
@@ -15,6 +17,7 @@ from labcloud.db.models import Event, Project
 from labcloud.db.store import Store
 from labcloud.errors import NotFound
 from labcloud.names import is_uuid
+from labcloud.services.access import Access, Caller, current_caller
 from labcloud.services.interfaces import (
     DeviceBuilder,
     DomainBuilder,
@@ -30,12 +33,16 @@ M = TypeVar("M", bound=SQLModel)
 class ServiceContext:
     config: LabConfig
     store: Store
-    project_name: str
+    # --project or $LABCLOUD_PROJECT; None: the caller's last choice, else the lab's default.
+    project_name: str | None
     hypervisor_factory: Callable[[], Hypervisor]
     agent_factory: Callable[[], NodeAgent]
     domain_builder: DomainBuilder
     device_builder: DeviceBuilder
     network_agent_factory: Callable[[], NetworkAgent] | None = None
+    caller: Caller = field(default_factory=current_caller)
+    # --all-projects: lists span every project (admins only).
+    all_projects: bool = False
     _project: Project | None = field(default=None, repr=False)
 
     @property
@@ -56,18 +63,54 @@ class ServiceContext:
         assert self.network_agent_factory is not None, "lab.py wires the network agent"
         return self.network_agent_factory()
 
+    @cached_property
+    def access(self) -> Access:
+        return Access(self.store, self.caller)
+
     @property
     def project(self) -> Project:
+        """The current project; the caller needs at least the reader role in it."""
         if self._project is None:
+            name = self.project_name or self._default_project_name()
             with self.store.read() as s:
-                project = s.exec(select(Project).where(Project.name == self.project_name)).first()
+                project = s.exec(select(Project).where(Project.name == name)).first()
             if project is None:
                 raise NotFound(
-                    f"project {self.project_name!r} does not exist",
+                    f"project {name!r} does not exist",
                     "run `labcloud init`, or pick one from `labcloud project list`",
                 )
+            self.access.require(project, "reader", f"using project {name!r}")
             self._project = project
         return self._project
+
+    def _default_project_name(self) -> str:
+        """The caller's last choice, else the lab's default if they may use it, else the
+        first project they have a role in."""
+        default = self.config.site.default_project
+        self.access.check_known()
+        with self.store.read() as s:
+            user = self.access.user
+            if user is not None and user.default_project_id:
+                chosen = s.get(Project, user.default_project_id)
+                if chosen is not None:
+                    return chosen.name
+            if self.access.is_admin:
+                return default
+            ids = self.access.project_ids()
+            names = sorted(s.exec(select(Project.name).where(Project.id.in_(ids))))  # type: ignore[attr-defined]
+        return default if default in names or not names else names[0]
+
+    def require(self, role: str, doing: str) -> None:
+        """Refuse unless the caller holds `role` in the current project."""
+        self.access.require(self.project, role, doing)
+
+    def scope(self, model: type[SQLModel]) -> Any:
+        """The WHERE clause of a list: the current project, or all of them for an admin
+        who asked for --all-projects."""
+        if self.all_projects:
+            self.access.require_admin("--all-projects")
+            return true()
+        return model.project_id == self.project.id  # type: ignore[attr-defined]
 
 
 def find(

@@ -29,6 +29,8 @@ class DoctorService:
         self.checks: list[Callable[[bool], list[Finding]]] = []
 
     def check(self, repair: bool = False) -> list[Finding]:
+        if repair:
+            self.ctx.access.require_admin("doctor --repair")
         findings = [
             Finding(
                 "interrupted-operation",

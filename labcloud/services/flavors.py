@@ -9,10 +9,13 @@ from labcloud.config import FlavorConfig
 from labcloud.db.models import Flavor, utcnow
 from labcloud.errors import Conflict, UsageError
 from labcloud.names import check_name, new_uuid
+from labcloud.services.access import admin_only
 from labcloud.services.context import ServiceContext, find
 
 
 class FlavorService:
+    noun = "flavor"
+
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
@@ -24,6 +27,7 @@ class FlavorService:
         with self.ctx.store.read() as s:
             return find(s, Flavor, ref, "flavor")
 
+    @admin_only
     def create(self, name: str, vcpus: int, ram: int, disk: int, ephemeral: int = 0) -> Flavor:
         check_name(name, "flavor name")
         if vcpus < 1 or ram < 64 or disk < 0 or ephemeral < 0:
@@ -44,6 +48,7 @@ class FlavorService:
             raise Conflict(f"a flavor named {name!r} already exists") from None
         return flavor
 
+    @admin_only
     def delete(self, ref: str) -> Flavor:
         # Servers carry a copy of their flavor, as in Nova, so deleting one in use is safe.
         with self.ctx.store.write() as s:

@@ -18,13 +18,17 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import is_uuid, new_uuid
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
+from labcloud.services.quotas import charge
 from labcloud.services.routers import INTERFACE, RouterService
 
 OWNER = "network:floatingip"
 
 
 class FloatingIPService:
+    noun = "floating IP"
+
     def __init__(self, ctx: ServiceContext, network: Any, routers: RouterService) -> None:
         self.ctx = ctx
         self.network = network
@@ -40,7 +44,7 @@ class FloatingIPService:
 
     def list(self) -> list[FloatingIP]:
         with self.ctx.store.read() as s:
-            query = select(FloatingIP).where(FloatingIP.project_id == self.ctx.project.id)
+            query = select(FloatingIP).where(self.ctx.scope(FloatingIP))
             return list(s.exec(query.order_by(FloatingIP.floating_ip_address)))
 
     def get(self, ref: str) -> FloatingIP:
@@ -51,6 +55,7 @@ class FloatingIPService:
         with self.ctx.store.read() as s:
             return {n.id: n.name for n in s.exec(select(Network))}
 
+    @writes
     def create(self, network_ref: str, address: str | None = None) -> FloatingIP:
         with self.ctx.store.read() as s:
             network = self.routers._network(s, network_ref)
@@ -92,6 +97,7 @@ class FloatingIPService:
             with self.ctx.store.write() as s:
                 alloc = s.exec(select(IPAllocation).where(IPAllocation.port_id == port.id)).first()
                 assert alloc is not None
+                charge(self.ctx, s, self.ctx.project.id, floating_ips=1)
                 fip = FloatingIP(
                     id=fip_id,
                     name=alloc.ip_address,
@@ -108,6 +114,7 @@ class FloatingIPService:
             raise
         return fip
 
+    @writes
     def delete(self, ref: str) -> FloatingIP:
         with self.ctx.store.read() as s:
             fip = self._find(s, ref)
@@ -121,6 +128,7 @@ class FloatingIPService:
             record_event(s, "floating_ip", fip.id, fip.name, "deleted")
         return fip
 
+    @writes
     def associate(self, server_ref: str, ref: str, fixed_ip: str | None = None) -> FloatingIP:
         with self.ctx.store.read() as s:
             server = find(s, Server, server_ref, "server", project_id=self.ctx.project.id)
@@ -146,6 +154,7 @@ class FloatingIPService:
             raise
         return self.get(fip.id)
 
+    @writes
     def disassociate(self, server_ref: str, ref: str) -> FloatingIP:
         with self.ctx.store.read() as s:
             server = find(s, Server, server_ref, "server", project_id=self.ctx.project.id)

@@ -1,23 +1,318 @@
-"""Identity (Keystone): projects. Users, roles and quotas grow here."""
+"""Identity (Keystone): projects, users mapped to unix accounts, and role assignments."""
 
 from __future__ import annotations
 
-from sqlmodel import select
+import difflib
+import pwd
+from dataclasses import dataclass
 
-from labcloud.config import ProjectConfig
-from labcloud.db.models import Event, Project
-from labcloud.names import new_uuid
-from labcloud.services.context import ServiceContext
+from sqlmodel import Session, delete, select
+
+from labcloud.config import ProjectConfig, UserConfig
+from labcloud.db.identity_models import QuotaLimit, RoleAssignment, User
+from labcloud.db.l3_models import (
+    FloatingIP,
+    PortSecurityGroup,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+)
+from labcloud.db.models import Event, Image, Project, Server, utcnow
+from labcloud.db.network_models import Network, Port, Subnet
+from labcloud.db.volume_models import Volume, VolumeSnapshot
+from labcloud.errors import ConfigError, Conflict, NotFound, UsageError
+from labcloud.names import check_name, new_uuid
+from labcloud.services.access import ADMIN_PROJECT, ROLES, admin_only
+from labcloud.services.context import ServiceContext, find, record_event
+
+# What a project can still hold, in the order a refused delete lists it.
+OWNED: tuple[tuple[str, type], ...] = (
+    ("server", Server),
+    ("volume snapshot", VolumeSnapshot),
+    ("volume", Volume),
+    ("floating IP", FloatingIP),
+    ("router", Router),
+    ("port", Port),
+    ("subnet", Subnet),
+    ("network", Network),
+    ("security group", SecurityGroup),
+    ("image", Image),
+)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    user: str
+    project: str
+    role: str
+
+
+def check_role(role: str) -> str:
+    if role in ROLES:
+        return role
+    close = difflib.get_close_matches(role, ROLES, n=1)
+    hint = f"did you mean {close[0]}?" if close else "one of: " + ", ".join(ROLES)
+    raise UsageError(f"unknown role {role!r}", hint)
+
+
+def check_unix_account(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        raise NotFound(
+            f"there is no unix account {name!r} on this machine",
+            "labcloud users are local accounts: create it first (adduser)",
+        ) from None
 
 
 class IdentityService:
+    noun = "identity"
+
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
+    # -- projects -------------------------------------------------------------------
     def list_projects(self) -> list[Project]:
+        """Every project for an admin; otherwise those the caller has a role in."""
         with self.ctx.store.read() as s:
-            return list(s.exec(select(Project).order_by(Project.name)))
+            query = select(Project).order_by(Project.name)
+            if not self.ctx.access.is_admin:
+                self.ctx.access.check_known()
+                query = query.where(Project.id.in_(self.ctx.access.project_ids()))  # type: ignore[attr-defined]
+            return list(s.exec(query))
 
+    def get_project(self, ref: str) -> Project:
+        with self.ctx.store.read() as s:
+            project = find(s, Project, ref, "project")
+        self.ctx.access.require(project, "reader", f"showing project {project.name!r}")
+        return project
+
+    @admin_only
+    def create_project(self, name: str, description: str = "", enabled: bool = True) -> Project:
+        check_name(name, "project name")
+        with self.ctx.store.write() as s:
+            if s.exec(select(Project.id).where(Project.name == name)).first():
+                raise Conflict(f"a project named {name!r} already exists")
+            project = Project(
+                id=new_uuid(),
+                name=name,
+                status="active",
+                description=description,
+                enabled=enabled,
+            )
+            s.add(project)
+            record_event(s, "project", project.id, name, "created")
+        return project
+
+    @admin_only
+    def set_project(
+        self,
+        ref: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> Project:
+        with self.ctx.store.write() as s:
+            project = find(s, Project, ref, "project")
+            if name is not None and name != project.name:
+                check_name(name, "project name")
+                if s.exec(select(Project.id).where(Project.name == name)).first():
+                    raise Conflict(f"a project named {name!r} already exists")
+                project.name = name
+            if description is not None:
+                project.description = description
+            if enabled is not None:
+                if not enabled and project.name == ADMIN_PROJECT:
+                    raise Conflict(f"the {ADMIN_PROJECT!r} project cannot be disabled")
+                project.enabled = enabled
+            project.updated_at = utcnow()
+            record_event(s, "project", project.id, project.name, "updated")
+        return project
+
+    @admin_only
+    def delete_project(self, ref: str) -> Project:
+        with self.ctx.store.write() as s:
+            project = find(s, Project, ref, "project")
+            if project.name == ADMIN_PROJECT:
+                raise Conflict(f"the {ADMIN_PROJECT!r} project cannot be deleted")
+            remaining = self._holdings(s, project.id)
+            if remaining:
+                raise Conflict(
+                    f"project {project.name!r} still holds " + "; ".join(remaining),
+                    "delete those first",
+                )
+            # The default security group is made for the project, so it goes with it.
+            s.exec(delete(SecurityGroupRule).where(SecurityGroupRule.project_id == project.id))  # type: ignore[call-overload]
+            s.exec(delete(SecurityGroup).where(SecurityGroup.project_id == project.id))  # type: ignore[call-overload]
+            s.exec(delete(QuotaLimit).where(QuotaLimit.project_id == project.id))  # type: ignore[call-overload]
+            s.exec(delete(RoleAssignment).where(RoleAssignment.project_id == project.id))  # type: ignore[call-overload]
+            for user in s.exec(select(User).where(User.default_project_id == project.id)):
+                user.default_project_id = None
+            s.delete(project)
+            record_event(s, "project", project.id, project.name, "deleted")
+        return project
+
+    @staticmethod
+    def _holdings(s: Session, project_id: str) -> list[str]:
+        """'2 servers (web1, web2)' for each kind the project still holds; the default
+        security group (unused by any port) does not count."""
+        found: list[str] = []
+        for what, model in OWNED:
+            query = select(model.name).where(model.project_id == project_id)  # type: ignore[attr-defined]
+            if model is SecurityGroup:
+                used = select(PortSecurityGroup.security_group_id)
+                query = query.where(
+                    (SecurityGroup.name != "default") | SecurityGroup.id.in_(used)  # type: ignore[attr-defined]
+                )
+            names = [n or "(unnamed)" for n in s.exec(query)]
+            if names:
+                shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                plural = "s" if len(names) > 1 else ""
+                found.append(f"{len(names)} {what}{plural} ({shown})")
+        return found
+
+    def use_project(self, ref: str) -> Project:
+        """Remember the caller's choice: later commands without --project act in it."""
+        with self.ctx.store.read() as s:
+            project = find(s, Project, ref, "project")
+        self.ctx.access.require(project, "reader", f"using project {project.name!r}")
+        with self.ctx.store.write() as s:
+            user = self._ensure_user(s, self.ctx.access.caller.name)
+            user.default_project_id = project.id
+        return project
+
+    # -- users ----------------------------------------------------------------------
+    def list_users(self) -> list[tuple[User, list[Assignment]]]:
+        self.ctx.access.check_known()
+        with self.ctx.store.read() as s:
+            users = list(s.exec(select(User).order_by(User.name)))
+            if not self.ctx.access.is_admin:
+                users = [u for u in users if u.name == self.ctx.access.caller.name]
+            return [(u, self._assignments(s, user_id=u.id)) for u in users]
+
+    def get_user(self, ref: str) -> tuple[User, list[Assignment]]:
+        self.ctx.access.check_known()
+        with self.ctx.store.read() as s:
+            user = find(s, User, ref, "user")
+            if user.name != self.ctx.access.caller.name:
+                self.ctx.access.require_admin("showing another user")
+            return user, self._assignments(s, user_id=user.id)
+
+    @admin_only
+    def create_user(
+        self,
+        name: str,
+        description: str = "",
+        project: str | None = None,
+        role: str | None = None,
+    ) -> User:
+        check_name(name, "user name")
+        check_unix_account(name)
+        if role is not None:
+            check_role(role)
+        if (project is None) != (role is None):
+            raise UsageError("give --project and --role together")
+        with self.ctx.store.write() as s:
+            if s.exec(select(User.id).where(User.name == name)).first():
+                raise Conflict(f"a user named {name!r} already exists")
+            user = User(id=new_uuid(), name=name, description=description)
+            s.add(user)
+            if project is not None and role is not None:
+                target = find(s, Project, project, "project")
+                s.add(RoleAssignment(user_id=user.id, project_id=target.id, role=role))
+            record_event(s, "user", user.id, name, "created")
+        self.ctx.access.forget()
+        return user
+
+    @admin_only
+    def delete_user(self, ref: str) -> User:
+        with self.ctx.store.write() as s:
+            user = find(s, User, ref, "user")
+            if user.name == "root":
+                raise Conflict("root is always a cloud admin and cannot be deleted")
+            s.exec(delete(RoleAssignment).where(RoleAssignment.user_id == user.id))  # type: ignore[call-overload]
+            s.delete(user)
+            record_event(s, "user", user.id, user.name, "deleted")
+        self.ctx.access.forget()
+        return user
+
+    # -- roles ----------------------------------------------------------------------
+    @admin_only
+    def add_role(self, user_ref: str, project_ref: str, role: str) -> Assignment:
+        """Give a user a role in a project; it replaces the role they had there."""
+        check_role(role)
+        with self.ctx.store.write() as s:
+            user = find(s, User, user_ref, "user")
+            project = find(s, Project, project_ref, "project")
+            row = s.exec(
+                select(RoleAssignment).where(
+                    RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
+                )
+            ).first()
+            if row is None:
+                s.add(RoleAssignment(user_id=user.id, project_id=project.id, role=role))
+            else:
+                row.role = role
+            record_event(s, "user", user.id, user.name, f"role {role} in {project.name}")
+        self.ctx.access.forget()
+        return Assignment(user.name, project.name, role)
+
+    @admin_only
+    def remove_role(self, user_ref: str, project_ref: str, role: str | None = None) -> Assignment:
+        if role is not None:
+            check_role(role)
+        with self.ctx.store.write() as s:
+            user = find(s, User, user_ref, "user")
+            project = find(s, Project, project_ref, "project")
+            row = s.exec(
+                select(RoleAssignment).where(
+                    RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
+                )
+            ).first()
+            if row is None or (role is not None and row.role != role):
+                raise NotFound(f"{user.name} has no {role or 'role'} in project {project.name!r}")
+            s.delete(row)
+            record_event(s, "user", user.id, user.name, f"role {row.role} removed")
+        self.ctx.access.forget()
+        return Assignment(user.name, project.name, row.role)
+
+    def assignments(self, user: str | None = None, project: str | None = None) -> list[Assignment]:
+        self.ctx.access.check_known()
+        with self.ctx.store.read() as s:
+            user_id = find(s, User, user, "user").id if user else None
+            project_id = find(s, Project, project, "project").id if project else None
+            found = self._assignments(s, user_id=user_id, project_id=project_id)
+        if self.ctx.access.is_admin:
+            return found
+        me = self.ctx.access.caller.name
+        mine = {a.project for a in found if a.user == me}
+        return [a for a in found if a.project in mine]
+
+    @staticmethod
+    def _assignments(
+        s: Session, *, user_id: str | None = None, project_id: str | None = None
+    ) -> list[Assignment]:
+        query = (
+            select(User.name, Project.name, RoleAssignment.role)
+            .join(User, User.id == RoleAssignment.user_id)  # type: ignore[arg-type]
+            .join(Project, Project.id == RoleAssignment.project_id)  # type: ignore[arg-type]
+        )
+        if user_id is not None:
+            query = query.where(RoleAssignment.user_id == user_id)
+        if project_id is not None:
+            query = query.where(RoleAssignment.project_id == project_id)
+        return [Assignment(u, p, r) for u, p, r in s.exec(query.order_by(Project.name, User.name))]
+
+    @staticmethod
+    def _ensure_user(s: Session, name: str) -> User:
+        user = s.exec(select(User).where(User.name == name)).first()
+        if user is None:  # root has no row until it first needs one
+            user = User(id=new_uuid(), name=name, description="")
+            s.add(user)
+        return user
+
+    # -- events and seeding ---------------------------------------------------------
     def events(self, limit: int = 20) -> list[Event]:
         with self.ctx.store.read() as s:
             return list(s.exec(select(Event).order_by(Event.at.desc()).limit(limit)))  # type: ignore[attr-defined]
@@ -38,3 +333,39 @@ class IdentityService:
                     )
                     created += 1
         return created
+
+    def seed_users(self, users: tuple[UserConfig, ...]) -> int:
+        """lab.toml's [[users]]: create missing ones and add their roles (never removes)."""
+        for want in users:
+            try:
+                check_unix_account(want.name)
+            except NotFound:
+                raise ConfigError(
+                    f"users: {want.name!r} has no unix account on this machine",
+                    "create it (adduser) or remove it from lab.toml",
+                ) from None
+        changed = 0
+        with self.ctx.store.write() as s:
+            for want in users:
+                user = s.exec(select(User).where(User.name == want.name)).first()
+                if user is None:
+                    user = User(id=new_uuid(), name=want.name, description=want.description)
+                    s.add(user)
+                    changed += 1
+                for pname, role in want.roles.items():
+                    project = s.exec(select(Project).where(Project.name == pname)).first()
+                    if project is None:
+                        raise ConfigError(f"users: {want.name!r}: no project {pname!r}")
+                    row = s.exec(
+                        select(RoleAssignment).where(
+                            RoleAssignment.user_id == user.id,
+                            RoleAssignment.project_id == project.id,
+                        )
+                    ).first()
+                    if row is None:
+                        s.add(RoleAssignment(user_id=user.id, project_id=project.id, role=role))
+                        changed += 1
+                    elif row.role != role:
+                        row.role = role
+                        changed += 1
+        return changed

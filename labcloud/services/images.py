@@ -21,6 +21,7 @@ from labcloud.db.models import Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import check_name, check_property_key, new_uuid
 from labcloud.services import image_formats
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.journal import Journal, OperationHandle
 
@@ -37,6 +38,8 @@ Progress = Callable[[int, int], None]
 
 
 class ImageService:
+    noun = "image"
+
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
@@ -50,11 +53,8 @@ class ImageService:
 
     # -- queries --------------------------------------------------------------------
     def list(self) -> list[Image]:
-        project_id = self.ctx.project.id
         with self.ctx.store.read() as s:
-            query = select(Image).where(
-                or_(Image.project_id == project_id, Image.visibility == "public")
-            )
+            query = select(Image).where(or_(self.ctx.scope(Image), Image.visibility == "public"))
             return list(s.exec(query.order_by(Image.name)))
 
     def get(self, ref: str) -> Image:
@@ -65,9 +65,12 @@ class ImageService:
         return find(s, Image, ref, "image", project_id=self.ctx.project.id, public_ok=True)
 
     # -- the built-in tiny image ----------------------------------------------------
+    @writes
     def create_builtin(self, name: str) -> Image:
         """A CirrOS-like trio: NAME (ami) booting NAME-kernel (aki) with NAME-ramdisk (ari)."""
         check_name(name, "image name")
+        # Builtin images are public, as devstack's CirrOS: publishing is Glance's admin rule.
+        self.ctx.access.require_admin("a builtin (public) image")
         kernel_name, ramdisk_name = f"{name}-kernel", f"{name}-ramdisk"
         for n in (kernel_name, ramdisk_name):
             check_name(n, "image name")
@@ -169,6 +172,7 @@ class ImageService:
             )
 
     # -- import ---------------------------------------------------------------------
+    @writes
     def create(
         self,
         name: str,
@@ -189,6 +193,8 @@ class ImageService:
         check_name(name, "image name")
         props = _check_properties(properties or {})
         _check_limits(min_disk, min_ram, visibility)
+        if visibility == "public":
+            self.ctx.access.require_admin("a public image")
         image_formats.check_formats(disk_format, container_format)
         self._refuse_existing([name])
         kernel, ramdisk = self._boot_images(kernel_id, ramdisk_id)
@@ -329,6 +335,7 @@ class ImageService:
         return found[0], found[1]
 
     # -- set and save ---------------------------------------------------------------
+    @writes
     def update(
         self,
         ref: str,
@@ -345,6 +352,8 @@ class ImageService:
             check_name(name, "image name")
         props = _check_properties(properties or {})
         _check_limits(min_disk or 0, min_ram or 0, visibility or "private")
+        if visibility == "public":
+            self.ctx.access.require_admin("a public image")
         try:
             with self.ctx.store.write() as s:
                 image = self._find(s, ref)
@@ -384,6 +393,7 @@ class ImageService:
         return image
 
     # -- snapshot of a server -------------------------------------------------------
+    @writes
     def snapshot(
         self, compute: Any, server_ref: str, name: str, progress: Progress | None = None
     ) -> Image:
@@ -492,6 +502,7 @@ class ImageService:
                 row.task_state = None
 
     # -- delete ---------------------------------------------------------------------
+    @writes
     def delete(self, ref: str) -> Image:
         with self.ctx.store.write() as s:
             image = self._find(s, ref)

@@ -1,7 +1,7 @@
 """Keypairs (Nova): SSH public keys that belong to a user, given to servers at boot.
 
-The user is the unix user running labcloud (SUDO_USER under sudo); the identity
-service will map it to a labcloud user. A generated key is ed25519; its private half
+The user is the caller (access.py): the unix user running labcloud, or SUDO_USER under
+sudo. A generated key is ed25519; its private half
 is returned once and never stored.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import pwd
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -34,17 +32,6 @@ KEY_TYPES = (
 )
 MIN_RSA_BITS = 2048
 MAX_KEY_TEXT = 16 * 1024
-
-
-def current_user() -> str:
-    """The person running labcloud: SUDO_USER under sudo, else the effective user."""
-    sudo_user = os.environ.get("SUDO_USER")
-    if sudo_user:
-        return sudo_user
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
 
 
 def fingerprint(public_key: str) -> str:
@@ -97,7 +84,8 @@ class KeypairService:
 
     @property
     def user_name(self) -> str:
-        return current_user()
+        self.ctx.access.check_known()
+        return self.ctx.caller.name
 
     def list(self) -> list[Keypair]:
         with self.ctx.store.read() as s:

@@ -26,7 +26,9 @@ from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import BackendError, Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
 from labcloud.services import ipam, netnames
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, record_event
+from labcloud.services.quotas import charge
 
 if TYPE_CHECKING:
     from labcloud.services.network_part import NetworkPart
@@ -50,6 +52,8 @@ TopologyContributor = Callable[[Session, dict[str, Any]], None]
 
 
 class NetworkService:
+    noun = "network"
+
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.port_listeners: list[PortListener] = []
@@ -63,6 +67,8 @@ class NetworkService:
 
     # -- finding --------------------------------------------------------------------
     def _visible(self, model: Any) -> Any:
+        if self.ctx.all_projects:  # an admin's --all-projects: every project's
+            return self.ctx.scope(model)
         pid = self.ctx.project.id
         if model is Network:
             return or_(Network.project_id == pid, Network.shared, Network.external)
@@ -112,6 +118,7 @@ class NetworkService:
             q = select(Subnet).where(Subnet.network_id == network_id)
             return list(s.exec(q.order_by(Subnet.created_at)))
 
+    @writes
     def create_network(
         self,
         name: str,
@@ -125,6 +132,10 @@ class NetworkService:
         admin_state_up: bool = True,
     ) -> Network:
         check_name(name, "network name")
+        provider = provider_network_type or provider_segment or provider_physical_network
+        if external or shared or provider:
+            # Neutron's policy: provider attributes, external and shared are admin's.
+            self.ctx.access.require_admin("a provider, external or shared network")
         kind = provider_network_type or "vxlan"
         physnet = provider_physical_network
         cfg = self.ctx.config.networks
@@ -181,6 +192,7 @@ class NetworkService:
         try:
             with self.ctx.store.write() as s:
                 self._check_free(s, net)
+                charge(self.ctx, s, net.project_id, networks=1)
                 if kind == "vxlan" and net.provider_segment is None:
                     net.provider_segment = self._free_vni(s)
                 s.add(net)
@@ -280,6 +292,7 @@ class NetworkService:
             agent.remove_link(netnames.vlan(net.id))
         agent.remove_bridge(net.bridge)
 
+    @writes
     def set_network(
         self,
         ref: str,
@@ -289,6 +302,8 @@ class NetworkService:
         external: bool | None = None,
         admin_state_up: bool | None = None,
     ) -> Network:
+        if shared is not None or external is not None:
+            self.ctx.access.require_admin("changing whether a network is shared or external")
         if name is not None:
             check_name(name, "network name")
         try:
@@ -310,6 +325,7 @@ class NetworkService:
             raise Conflict(f"a network named {name!r} already exists") from None
         return net
 
+    @writes
     def delete_network(self, ref: str) -> Network:
         with self.ctx.store.write() as s:
             net = self._own(s, self.find_network(s, ref), "network")
@@ -345,7 +361,7 @@ class NetworkService:
         with self.ctx.store.read() as s:
             q = select(Subnet).where(
                 or_(
-                    Subnet.project_id == self.ctx.project.id,
+                    self.ctx.scope(Subnet),
                     Subnet.network_id.in_(  # type: ignore[attr-defined]
                         select(Network.id).where(or_(Network.shared, Network.external))
                     ),
@@ -359,6 +375,7 @@ class NetworkService:
         with self.ctx.store.read() as s:
             return self.find_subnet(s, ref)
 
+    @writes
     def create_subnet(
         self,
         name: str,
@@ -396,6 +413,7 @@ class NetworkService:
                 if any(o.name == name for o in others):
                     raise Conflict(f"network {net.name} already has a subnet named {name!r}")
                 ipam.check_overlap(net_range, [(o.name, o.cidr) for o in others])
+                charge(self.ctx, s, net.project_id, subnets=1)
                 sub = Subnet(
                     id=new_uuid(),
                     name=name,
@@ -435,6 +453,7 @@ class NetworkService:
             s.flush()
         self._allocate_ip(s, port, sub, None)
 
+    @writes
     def set_subnet(
         self,
         ref: str,
@@ -495,6 +514,7 @@ class NetworkService:
                 if port is not None:
                     s.delete(port)
 
+    @writes
     def delete_subnet(self, ref: str) -> Subnet:
         with self.ctx.store.write() as s:
             sub = self._own(s, self.find_subnet(s, ref), "subnet")
@@ -540,6 +560,7 @@ class NetworkService:
         with self.ctx.store.read() as s:
             return _fixed_ips(s, port_ids)
 
+    @writes
     def create_port(
         self,
         network: str,
@@ -599,6 +620,7 @@ class NetworkService:
             mac_address=mac_address,
             project_id=project_id,
         )
+        charge(self.ctx, s, port.project_id, ports=1)
         port.port_security_enabled = port_security_enabled
         s.add(port)
         s.flush()
@@ -715,6 +737,7 @@ class NetworkService:
         s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=addr))
         s.flush()
 
+    @writes
     def set_port(
         self,
         ref: str,
@@ -749,6 +772,7 @@ class NetworkService:
                 listener.port_plugged(port.id)  # re-applied: port security may have changed
         return port
 
+    @writes
     def delete_port(self, ref: str, *, internal: bool = False) -> Port:
         """Delete a port and free its addresses. Without `internal` (the CLI), ports that a
         server, router or DHCP uses are refused, as in Neutron."""

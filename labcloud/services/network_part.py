@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import Network, Port
 from labcloud.errors import Conflict, UsageError
+from labcloud.services.access import writes
 from labcloud.services.context import find, record_event
 from labcloud.services.network import (
     COMPUTE_OWNER,
@@ -30,6 +31,8 @@ DETACH_TIMEOUT = 60.0
 
 
 class NetworkPart:
+    noun = "server"
+
     claims = frozenset({"networks", "ports", "nics"})
 
     def __init__(self, service: NetworkService) -> None:
@@ -143,6 +146,7 @@ class NetworkPart:
                     row.status = status
 
     # -- hot-plug -------------------------------------------------------------------
+    @writes
     def add_port(self, server_ref: str, port_ref: str) -> Port:
         """`server add port`: bind the port, plug it into the running server."""
         with self.ctx.store.write() as s:
@@ -163,6 +167,7 @@ class NetworkPart:
             raise
         return port
 
+    @writes
     def add_network(self, server_ref: str, network_ref: str, fixed_ip: str | None) -> Port:
         """`server add network`: a new port on the network, deleted with the server."""
         with self.ctx.store.write() as s:
@@ -194,6 +199,7 @@ class NetworkPart:
         for listener in self.service.port_listeners:
             listener.port_plugged(port.id)
 
+    @writes
     def remove_port(self, server_ref: str, port_ref: str) -> Port:
         """`server remove port`: unplug it from the guest, then unbind (or delete) it."""
         with self.ctx.store.read() as s:
@@ -216,6 +222,7 @@ class NetworkPart:
         self.service.sync_dhcp(port.network_id)
         return port
 
+    @writes
     def remove_network(self, server_ref: str, network_ref: str) -> list[Port]:
         with self.ctx.store.read() as s:
             server = self._server(s, server_ref)

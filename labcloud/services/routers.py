@@ -21,8 +21,10 @@ from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services import netnames
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.interfaces import L3Agent
+from labcloud.services.quotas import charge
 
 if TYPE_CHECKING:
     from labcloud.services.doctor import Finding
@@ -32,6 +34,8 @@ GATEWAY = "network:router_gateway"
 
 
 class RouterService:
+    noun = "router"
+
     def __init__(self, ctx: ServiceContext, network: Any, l3: Callable[[], L3Agent]) -> None:
         self.ctx = ctx
         self.network = network  # the NetworkService: ports come from there
@@ -47,7 +51,7 @@ class RouterService:
     # -- queries --------------------------------------------------------------------
     def list(self) -> list[Router]:
         with self.ctx.store.read() as s:
-            query = select(Router).where(Router.project_id == self.ctx.project.id)
+            query = select(Router).where(self.ctx.scope(Router))
             return list(s.exec(query.order_by(Router.name)))
 
     def get(self, ref: str) -> Router:
@@ -85,6 +89,7 @@ class RouterService:
         return sorted(out, key=lambda t: (t[0].device_owner != GATEWAY, t[1].cidr))
 
     # -- create / delete ------------------------------------------------------------
+    @writes
     def create(self, name: str) -> Router:
         check_name(name, "router name")
         router_id = new_uuid()
@@ -94,6 +99,7 @@ class RouterService:
                 select(Router.id).where(Router.project_id == project_id, Router.name == name)
             ).first():
                 raise Conflict(f"a router named {name!r} already exists")
+            charge(self.ctx, s, project_id, routers=1)
             router = Router(
                 id=router_id,
                 name=name,
@@ -120,6 +126,7 @@ class RouterService:
             if row is not None:
                 s.delete(row)
 
+    @writes
     def delete(self, ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, ref)
@@ -147,6 +154,7 @@ class RouterService:
         return router
 
     # -- legs -----------------------------------------------------------------------
+    @writes
     def add_subnet(self, router_ref: str, subnet_ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, router_ref)
@@ -192,6 +200,7 @@ class RouterService:
         self._event(router, f"leg on {subnet.name} added")
         return router
 
+    @writes
     def remove_subnet(self, router_ref: str, subnet_ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, router_ref)
@@ -213,6 +222,7 @@ class RouterService:
         self._event(router, f"leg on {subnet.name} removed")
         return router
 
+    @writes
     def set_gateway(self, router_ref: str, network_ref: str | None) -> Router:
         """Attach the router to an external network (or detach it, with None)."""
         with self.ctx.store.read() as s:

@@ -23,9 +23,11 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.interfaces import L3Agent
 from labcloud.services.netnames import short
+from labcloud.services.quotas import charge
 from labcloud.services.server_parts import CreateRequest, Devices
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ def _is_compute(port: Port) -> bool:
 
 
 class SecurityGroupService:
+    noun = "security group"
+
     def __init__(self, ctx: ServiceContext, l3: Callable[[], L3Agent]) -> None:
         self.ctx = ctx
         self._l3 = l3
@@ -127,6 +131,7 @@ class SecurityGroupService:
             return self.ensure_default(s, self.ctx.project.id)
         return find(s, SecurityGroup, ref, "security group", project_id=self.ctx.project.id)
 
+    @writes
     def create(self, name: str, description: str = "") -> SecurityGroup:
         check_name(name, "security group name")
         with self.ctx.store.write() as s:
@@ -138,6 +143,7 @@ class SecurityGroupService:
                 )
             ).first():
                 raise Conflict(f"a security group named {name!r} already exists")
+            charge(self.ctx, s, project_id, security_groups=1, security_group_rules=1)
             group = SecurityGroup(
                 id=new_uuid(),
                 name=name,
@@ -162,7 +168,7 @@ class SecurityGroupService:
         with self.ctx.store.write() as s:
             self.ensure_default(s, self.ctx.project.id)
         with self.ctx.store.read() as s:
-            query = select(SecurityGroup).where(SecurityGroup.project_id == self.ctx.project.id)
+            query = select(SecurityGroup).where(self.ctx.scope(SecurityGroup))
             return list(s.exec(query.order_by(SecurityGroup.name)))
 
     def get(self, ref: str) -> tuple[SecurityGroup, list[SecurityGroupRule]]:
@@ -176,6 +182,7 @@ class SecurityGroupService:
         query = select(SecurityGroupRule).where(SecurityGroupRule.security_group_id == group_id)
         return list(s.exec(query.order_by(SecurityGroupRule.created_at)))
 
+    @writes
     def delete(self, ref: str) -> SecurityGroup:
         with self.ctx.store.write() as s:
             group = self._find(s, ref)
@@ -210,6 +217,7 @@ class SecurityGroupService:
         return group
 
     # -- rules ----------------------------------------------------------------------
+    @writes
     def create_rule(self, group_ref: str, req: RuleRequest) -> SecurityGroupRule:
         if req.ethertype != "IPv4":
             raise UsageError(f"ethertype {req.ethertype!r} is not supported", "use IPv4")
@@ -245,6 +253,7 @@ class SecurityGroupService:
             for other in self._rules(s, group.id):
                 if _same_rule(other, rule):
                     raise Conflict(f"security group {group.name} already has this rule", other.id)
+            charge(self.ctx, s, group.project_id, security_group_rules=1)
             s.add(rule)
             group.updated_at = utcnow()
             record_event(s, "security_group", group.id, group.name, f"rule {rule.id} added")
@@ -256,11 +265,10 @@ class SecurityGroupService:
             if group_ref:
                 return self._rules(s, self._find(s, group_ref).id)
             self.ensure_default(s, self.ctx.project.id)
-            query = select(SecurityGroupRule).where(
-                SecurityGroupRule.project_id == self.ctx.project.id
-            )
+            query = select(SecurityGroupRule).where(self.ctx.scope(SecurityGroupRule))
             return list(s.exec(query.order_by(SecurityGroupRule.created_at)))
 
+    @writes
     def delete_rule(self, rule_id: str) -> SecurityGroupRule:
         with self.ctx.store.write() as s:
             rule = s.get(SecurityGroupRule, rule_id) if is_uuid(rule_id) else None
@@ -289,6 +297,7 @@ class SecurityGroupService:
             )
             return sorted(set(rows))
 
+    @writes
     def add_to_server(self, server_ref: str, group_ref: str) -> None:
         with self.ctx.store.write() as s:
             server = find(s, Server, server_ref, "server", project_id=self.ctx.project.id)
@@ -301,6 +310,7 @@ class SecurityGroupService:
                     s.add(PortSecurityGroup(port_id=port.id, security_group_id=group.id))
         self.apply()
 
+    @writes
     def remove_from_server(self, server_ref: str, group_ref: str) -> None:
         with self.ctx.store.write() as s:
             server = find(s, Server, server_ref, "server", project_id=self.ctx.project.id)
@@ -315,9 +325,11 @@ class SecurityGroupService:
                 raise NotFound(f"server {server.name} is not in security group {group.name}")
         self.apply()
 
+    @writes
     def add_to_port(self, port_ref: str, group_ref: str) -> None:
         self._port_binding(port_ref, group_ref, add=True)
 
+    @writes
     def remove_from_port(self, port_ref: str, group_ref: str) -> None:
         self._port_binding(port_ref, group_ref, add=False)
 

@@ -19,6 +19,7 @@ from labcloud.db.volume_models import Volume
 from labcloud.errors import Conflict, UsageError
 from labcloud.names import new_uuid
 from labcloud.services.context import record_event
+from labcloud.services.quotas import charge
 from labcloud.services.server_parts import CreateRequest, Devices
 from labcloud.services.volume_devices import CANDIDATES, ROOT_DEVICE
 from labcloud.services.volumes import GIB, check_size, gib_ceil, image_metadata
@@ -87,6 +88,9 @@ class VolumePart:
             assert image is not None
             backend = self.svc.backend()
             vid = new_uuid()
+            charge(
+                self.svc.ctx, s, server.project_id, volumes=1, gigabytes=request.boot_volume_size
+            )
             s.add(
                 Volume(
                     id=vid,

@@ -12,15 +12,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from labcloud.db.models import Image, utcnow
 from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.errors import BackendError, Conflict, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
+from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.interfaces import VolumeBackend
 from labcloud.services.journal import Journal, OperationHandle
+from labcloud.services.quota_usage import usage
+from labcloud.services.quotas import charge
 
 GIB = 1024**3
 MAX_SIZE_GB = 65536
@@ -64,6 +67,8 @@ def image_metadata(image: Image) -> dict[str, Any]:
 
 
 class VolumeService:
+    noun = "volume"
+
     def __init__(
         self,
         ctx: ServiceContext,
@@ -108,7 +113,7 @@ class VolumeService:
     # -- queries --------------------------------------------------------------------
     def list(self) -> list[Volume]:
         with self.ctx.store.read() as s:
-            query = select(Volume).where(Volume.project_id == self.ctx.project.id)
+            query = select(Volume).where(self.ctx.scope(Volume))
             return list(s.exec(query.order_by(Volume.created_at, Volume.name)))
 
     def get(self, ref: str) -> Volume:
@@ -132,19 +137,10 @@ class VolumeService:
         snapshots) and snapshots."""
         pid = project_id or self.ctx.project.id
         with self.ctx.store.read() as s:
-            vols, vol_gb = s.exec(
-                select(func.count(Volume.id), func.coalesce(func.sum(Volume.size), 0)).where(
-                    Volume.project_id == pid
-                )
-            ).one()
-            snaps, snap_gb = s.exec(
-                select(
-                    func.count(VolumeSnapshot.id), func.coalesce(func.sum(VolumeSnapshot.size), 0)
-                ).where(VolumeSnapshot.project_id == pid)
-            ).one()
-        return {"volumes": vols, "gigabytes": vol_gb + snap_gb, "snapshots": snaps}
+            return usage(s, pid, ("volumes", "gigabytes", "snapshots"))
 
     # -- create ---------------------------------------------------------------------
+    @writes
     def create(
         self,
         name: str,
@@ -225,6 +221,7 @@ class VolumeService:
 
         def allocate(s: Session) -> None:
             self._refuse_taken(s, Volume, row.name)
+            charge(self.ctx, s, row.project_id, volumes=1, gigabytes=row.size)
             s.add(row)
             record_event(s, "volume", row.id, row.name, "create requested")
 
@@ -296,6 +293,7 @@ class VolumeService:
             )
 
     # -- set ------------------------------------------------------------------------
+    @writes
     def set(
         self,
         ref: str,
@@ -322,6 +320,7 @@ class VolumeService:
         return row
 
     # -- delete ---------------------------------------------------------------------
+    @writes
     def delete(self, ref: str) -> Volume:
         with self.ctx.store.read() as s:
             vol = self._find(s, ref)
@@ -378,6 +377,7 @@ class VolumeService:
             op.finish(s)
 
     # -- extend ---------------------------------------------------------------------
+    @writes
     def extend(self, ref: str, new_size: int) -> Volume:
         check_size(new_size, "new size")
         with self.ctx.store.read() as s:
@@ -406,7 +406,10 @@ class VolumeService:
             row = s.get(Volume, vol.id)
             if row is None or row.status not in ("available", "in-use"):
                 raise Conflict(f"volume {vol.name} changed meanwhile; try again")
-            row.status, row.updated_at = "extending", utcnow()
+            # The new size counts from now, so a racing create sees it; settling (or
+            # recovery) writes the final size either way.
+            charge(self.ctx, s, row.project_id, gigabytes=new_size - row.size)
+            row.status, row.size, row.updated_at = "extending", new_size, utcnow()
 
         detail = {
             "name": vol.name,
@@ -447,7 +450,7 @@ class VolumeService:
     # -- snapshots ------------------------------------------------------------------
     def list_snapshots(self, volume: str | None = None) -> list[VolumeSnapshot]:
         with self.ctx.store.read() as s:
-            query = select(VolumeSnapshot).where(VolumeSnapshot.project_id == self.ctx.project.id)
+            query = select(VolumeSnapshot).where(self.ctx.scope(VolumeSnapshot))
             if volume is not None:
                 query = query.where(VolumeSnapshot.volume_id == self._find(s, volume).id)
             return list(s.exec(query.order_by(VolumeSnapshot.created_at, VolumeSnapshot.name)))
@@ -456,6 +459,7 @@ class VolumeService:
         with self.ctx.store.read() as s:
             return self._find_snapshot(s, ref)
 
+    @writes
     def create_snapshot(
         self, name: str, volume: str, *, force: bool = False, description: str = ""
     ) -> VolumeSnapshot:
@@ -485,6 +489,7 @@ class VolumeService:
 
         def allocate(s: Session) -> None:
             self._refuse_taken(s, VolumeSnapshot, name)
+            charge(self.ctx, s, row.project_id, snapshots=1, gigabytes=row.size)
             s.add(row)
             record_event(s, "snapshot", sid, name, f"snapshot of {vol.name} requested")
 
@@ -507,6 +512,7 @@ class VolumeService:
                 raise
         return made
 
+    @writes
     def delete_snapshot(self, ref: str) -> VolumeSnapshot:
         with self.ctx.store.read() as s:
             snap = self._find_snapshot(s, ref)
@@ -541,11 +547,13 @@ class VolumeService:
             op.finish(s)
 
     # -- attach / detach (volume_attach.py) -------------------------------------------
+    @writes
     def attach(self, server: str, volume: str, device: str | None = None) -> Volume:
         from labcloud.services.volume_attach import attach
 
         return attach(self, server, volume, device)
 
+    @writes
     def detach(self, server: str, volume: str, timeout: float = 60.0) -> Volume:
         from labcloud.services.volume_attach import detach
 

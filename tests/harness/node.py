@@ -272,8 +272,9 @@ class Node:
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of commands in the node: the caller's, with the venv's
         bin first on PATH and LABCLOUD_LAB pointing at this node's lab file, then
-        `extra` on top."""
-        env = dict(os.environ)
+        `extra` on top. Who is calling is the test's choice: SUDO_USER and
+        LABCLOUD_PROJECT are not inherited, so commands run as root unless `extra` says."""
+        env = {k: v for k, v in os.environ.items() if k not in ("SUDO_USER", "LABCLOUD_PROJECT")}
         env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
         env["LABCLOUD_LAB"] = str(self.lab_file)
         env.update(extra or {})
@@ -324,14 +325,19 @@ class Node:
         return subprocess.Popen(self.nsenter(argv, cwd), **kw)
 
     def labcloud(
-        self, *args: str, check: bool = True, timeout: float = 300
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the venv's `labcloud` in the node with LABCLOUD_LAB=lab_file."""
+        """Run the venv's `labcloud` in the node with LABCLOUD_LAB=lab_file (and `env`,
+        e.g. SUDO_USER to act as a labcloud user)."""
         return self.run(
             [str(LABCLOUD_BIN), *args],
             check=check,
             timeout=timeout,
-            env={"LABCLOUD_LAB": str(self.lab_file)},
+            env={"LABCLOUD_LAB": str(self.lab_file), **(env or {})},
         )
 
     def virsh(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

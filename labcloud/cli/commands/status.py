@@ -1,4 +1,4 @@
-"""status (the no-argument overview), init, doctor, event list, project list"""
+"""status (the no-argument overview), init, doctor, event list"""
 
 from __future__ import annotations
 
@@ -64,12 +64,4 @@ def event_list(lab: Any, a: Any) -> Table:
     return Table(
         ("At", "Type", "Name", "Message"),
         [(e.at, e.resource_type, e.resource_name, e.message) for e in lab.identity.events(a.limit)],
-    )
-
-
-@command("project", "list", help="List projects", example="labcloud project list")
-def project_list(lab: Any, a: Any) -> Table:
-    return Table(
-        ("ID", "Name", "Enabled", "Description"),
-        [(p.id, p.name, p.enabled, p.description) for p in lab.identity.list_projects()],
     )
