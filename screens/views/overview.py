@@ -1,4 +1,5 @@
-"""Overview: the lab at a glance (what `labcloud status` prints) and the latest events."""
+"""Overview: the lab at a glance (what `labcloud status` prints), the current project's
+quota usage as bars (`labcloud quota show`), and the latest events."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ from typing import Any
 from labcloud.screens.resource import Item, ResourceView, Snapshot, cell
 
 from labcloud.errors import BackendError
+
+# The quotas a student runs into first; `:quota` would be the whole list.
+BARS = ("instances", "cores", "ram", "volumes", "gigabytes", "floating_ips", "networks")
+BAR_WIDTH = 12
+
+
+def bar(used: int, limit: int) -> str:
+    """`█████░░░░░░░  5/12`; unlimited shows the count alone."""
+    if limit < 0:
+        return f"{used} (unlimited)"
+    filled = BAR_WIDTH if limit == 0 else min(BAR_WIDTH, round(BAR_WIDTH * used / limit))
+    over = "  OVER" if used > limit else ""
+    return f"{'█' * filled}{'░' * (BAR_WIDTH - filled)}  {used}/{limit}{over}"
 
 
 class OverviewView(ResourceView):
@@ -42,6 +56,8 @@ class OverviewView(ResourceView):
             "lab_file": lab.config.source,
             "state_dir": site.state_dir,
         }
+        _, quota = lab.quotas.show()
+        rows |= {f"quota {q.resource}": bar(q.in_use, q.limit) for q in quota if q.resource in BARS}
         events = [
             f"{e.at:%H:%M:%S} {e.resource_type} {e.resource_name}: {e.message}"
             for e in lab.identity.events(12)
