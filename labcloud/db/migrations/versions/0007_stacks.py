@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("stack_id", "kind", "name", name="uq_stack_resources_stack_kind_name"),
     )
     with op.batch_alter_table("stack_resources", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_stack_resources_stack_id"), ["stack_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_stack_resources_stack_id"), ["stack_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_stack_resources_resource_id"), ["resource_id"], unique=False
         )
