@@ -169,3 +169,28 @@ def test_outputs_must_name_declared_resources() -> None:
 def test_lab_toml_config_keys_are_left_to_the_lab_config() -> None:
     stack = load('[site]\nstate_dir = "/x"\n[[flavors]]\nname = "a"\n[network.lan]\n')
     assert list(stack.decls) == [("network", "lan")]
+
+
+def test_what_uses_a_network_waits_for_its_subnets_and_a_fip_for_its_router() -> None:
+    text = (
+        LAB
+        + """
+[network.public]
+external = true
+[subnet.public-sub]
+network = "public"
+cidr = "203.0.113.0/24"
+[router.r]
+external_gateway = "public"
+interfaces = ["lan-sub"]
+[floating_ip.f]
+network = "public"
+server = "web-1"
+"""
+    )
+    deps = graph(load(text, secret="x"), exists)
+    assert ("subnet", "lan-sub") in deps[("server", "web-1")]
+    assert ("subnet", "public-sub") in deps[("router", "r")]
+    assert {("subnet", "public-sub"), ("router", "r"), ("server", "web-1")} <= deps[
+        ("floating_ip", "f")
+    ]

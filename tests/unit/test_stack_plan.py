@@ -125,8 +125,17 @@ def test_attaching_a_volume_is_an_update_and_a_new_image_a_replace() -> None:
 
 def test_a_new_cidr_replaces_the_subnet_and_what_uses_it() -> None:
     plan = plan_of(LAB.replace("10.40.0.0/24", "10.41.0.0/24"), applied(LAB))
-    assert [c.line() for c in plan.actionable] == ["-/+ subnet lan-sub", "-/+ router r"]
-    assert "forces replacement" in plan.actionable[0].notes[0]
+    # The servers' addresses are on the subnet: they go with it, as does the router's leg.
+    assert sorted(c.line() for c in plan.actionable) == [
+        "-/+ router r",
+        "-/+ server db",
+        "-/+ server web-1",
+        "-/+ server web-2",
+        "-/+ subnet lan-sub",
+    ]
+    assert plan.actionable[0].notes == [
+        "cidr: '10.40.0.0/24' -> '10.41.0.0/24' (forces replacement)"
+    ]
 
 
 def test_a_volume_grows_in_place_but_never_shrinks() -> None:

@@ -52,6 +52,7 @@ def graph(stack: StackFile, exists: Callable[[str, str], bool]) -> dict[Key, set
                     f"unknown reference: no {target[0]} named {target[1]!r}",
                     _ref_hint(stack, target),
                 )
+    _implicit(stack, deps)
     for out_name, expr in stack.outputs.items():
         for kind, name, attr in OUTPUT_REF.findall(expr):
             path = ("outputs", out_name)
@@ -68,10 +69,31 @@ def graph(stack: StackFile, exists: Callable[[str, str], bool]) -> dict[Key, set
     cycle = find_cycle(deps)
     if cycle:
         first = stack.decls[cycle[0]]
-        via = next(p for t, p in references(first) if t == cycle[1])
+        via = next((p for t, p in references(first) if t == cycle[1]), first.path)
         chain = " -> ".join(f"{k}.{n}" for k, n in cycle)
         raise stack.source.error(via, f"dependency cycle: {chain}")
     return deps
+
+
+def _implicit(stack: StackFile, deps: dict[Key, set[Key]]) -> None:
+    """Dependencies no field names: what uses a network needs its subnets (a server gets
+    no address, a router gateway or floating IP no subnet, without them), and a floating
+    IP pointed at a server needs the routers that reach its external network."""
+    subnets: dict[str, set[Key]] = {}
+    routers: dict[str, set[Key]] = {}
+    for key, decl in stack.decls.items():
+        if key[0] == "subnet":
+            subnets.setdefault(decl.props["network"], set()).add(key)
+        if key[0] == "router" and decl.props["external_gateway"]:
+            routers.setdefault(decl.props["external_gateway"], set()).add(key)
+    for key, decl in stack.decls.items():
+        if key[0] == "subnet":
+            continue
+        for (kind, name), _path in references(decl):
+            if kind == "network":
+                deps[key] |= subnets.get(name, set())
+        if key[0] == "floating_ip" and decl.props["server"]:
+            deps[key] |= routers.get(decl.props["network"], set())
 
 
 def _ref_hint(stack: StackFile, target: Key) -> str:
