@@ -94,14 +94,10 @@ def test_flavor_rule_and_removed_server_are_exactly_three_changes() -> None:
     )
     plan = plan_of(edited, applied(LAB))
     shown = {(c.action, c.kind, c.name): c.notes for c in plan.actionable}
-    # count 2 -> 1: web-1 and web-2 become plain "web": one new, two gone.
     assert shown.pop(("update", "server", "db")) == ["flavor: 'm1.nano' -> 'm1.tiny' (resize)"]
     assert shown.pop(("update", "security_group", "web")) == ["+ rule ingress icmp from 0.0.0.0/0"]
-    assert set(shown) == {
-        ("create", "server", "web"),
-        ("delete", "server", "web-1"),
-        ("delete", "server", "web-2"),
-    }
+    # count 2 -> 1 removes the last one; web-1 stays web-1.
+    assert set(shown) == {("delete", "server", "web-2")}
 
 
 def test_removing_one_counted_server_is_one_delete() -> None:

@@ -100,7 +100,7 @@ KINDS: dict[str, dict[str, F]] = {
     "server": {
         "image": F("str", ref="image"),
         "flavor": F("str", ref="flavor", change="update", doc="a new flavor is a resize"),
-        "count": F("int", 1, doc="servers NAME-1..NAME-N when more than 1"),
+        "count": F("int", 1, doc="when given: servers NAME-1..NAME-N"),
         "networks": F("nics", [], doc='network names, or {network = "n", fixed_ip = "a"}'),
         "security_groups": F("strs", [], ref="security_group", change="update"),
         "volumes": F("strs", [], ref="volume", change="update", doc="data volumes to attach"),
@@ -188,7 +188,7 @@ def parse(
             body = substitute(src, path, body, values)
             _checked(src, path, res_name, f"{kind} name")
             props = _fields(src, path, body, fields_)
-            for decl in _expand(kind, res_name, props, path):
+            for decl in _expand(kind, res_name, props, path, counted="count" in body):
                 if decl.key in out.decls:
                     raise src.error(path, f"duplicate name: {kind} {decl.name!r} is declared twice")
                 out.decls[decl.key] = decl
@@ -200,8 +200,12 @@ def parse(
     return out
 
 
-def _expand(kind: str, name: str, props: dict[str, Any], path: tuple[str, ...]) -> list[Decl]:
-    if kind != "server" or props["count"] == 1:
+def _expand(
+    kind: str, name: str, props: dict[str, Any], path: tuple[str, ...], counted: bool
+) -> list[Decl]:
+    """A server with `count` is NAME-1..NAME-N (even for count = 1, so lowering the count
+    deletes the last ones and renames none); without it, just NAME."""
+    if kind != "server" or not counted:
         return [Decl(kind, name, props, path)]
     return [Decl(kind, f"{name}-{i}", props, path) for i in range(1, props["count"] + 1)]
 
