@@ -10,7 +10,7 @@ from typing import Any
 from labcloud import __version__
 from labcloud.cli.output import FORMATS, Record, Table, render, select_columns
 from labcloud.cli.registry import COMMANDS, Parser, commands_under, match
-from labcloud.errors import LabError, UsageError
+from labcloud.errors import EXIT_CODES, LabError, UsageError
 
 # Global options, accepted before the command words and after them.
 _VALUE_OPTS = {"-f", "--format", "-c", "--column", "--lab", "--project"}
@@ -64,6 +64,9 @@ def _top_help(prefix: tuple[str, ...] = ()) -> str:
         "global options: -f table|json|yaml|csv|value, -c COLUMN, --lab FILE, --project P, "
         "--debug, --version",
         "example: labcloud server create web1 --image tiny --flavor m1.tiny --wait",
+        "exit codes: 0 ok, "
+        + ", ".join(f"{n} {code}" for code, n in sorted(EXIT_CODES.items(), key=lambda i: i[1]))
+        + ", 130 interrupted",
         "`labcloud COMMAND --help` explains one command.",
     ]
     return "\n".join(lines)
