@@ -239,7 +239,9 @@ class StackService:
             "flavors",
         ):
             getattr(self.lab, attr)
-        _ = self.ctx.hypervisor, self.ctx.agent, self.ctx.project
+        _ = self.ctx.hypervisor, self.ctx.project
+        # The accelerator probe caches its answer in a file: probe once, not per thread.
+        self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
 
     def _stack_row(self, name: str) -> Stack | None:
         with self.ctx.store.read() as s:
