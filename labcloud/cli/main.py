@@ -8,6 +8,7 @@ import traceback
 from typing import Any
 
 from labcloud import __version__
+from labcloud.cli import waiting
 from labcloud.cli.output import FORMATS, Record, Table, render, select_columns
 from labcloud.cli.registry import COMMANDS, Parser, commands_under, match
 from labcloud.errors import EXIT_CODES, LabError, UsageError
@@ -111,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
             epilog=f"example: {cmd.example}",
         )
         _add_global_options(parser)
-        for a in cmd.args:
+        for a in (*cmd.args, *waiting.extra_args(cmd)):
             parser.add_argument(*a.flags, **a.kwargs)
         args = parser.parse_args(lead + rest[n:])
         fmt = args.format
-        result = _run(cmd, args)
+        limit = args.timeout if waiting.owns_timeout(cmd) else None
+        with waiting.deadline(limit, f"labcloud {cmd.name}"):
+            result = _run(cmd, args)
         if isinstance(result, Table | Record):
             print(render(select_columns(result, args.column), args.format))
         elif isinstance(result, str) and result:

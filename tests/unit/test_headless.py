@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import labcloud.cli.commands  # noqa: F401 - registers every command
 from labcloud.cli import completion
 from labcloud.cli.main import _top_help
@@ -94,3 +96,29 @@ def test_lab_toml_may_hold_a_stack_and_still_configures_the_lab(
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.splitlines()[:2] == ["stack home:", "  + flavor st-tiny"]
     assert set(TOP_KEYS) == STACK_KEYS
+
+
+def test_every_asynchronous_action_takes_wait_and_timeout(capsys) -> None:  # type: ignore[no-untyped-def]
+    from labcloud.cli.main import main
+    from labcloud.cli.waiting import ASYNCHRONOUS
+
+    for words in sorted(ASYNCHRONOUS):
+        assert words in COMMANDS, words
+        with pytest.raises(SystemExit):
+            main([*words, "--help"])
+        page = capsys.readouterr().out
+        assert "--wait" in page and "--timeout" in page, words
+
+
+def test_a_timeout_interrupts_the_action_with_the_timeout_exit_code() -> None:
+    import time
+
+    from labcloud.cli.waiting import deadline
+    from labcloud.errors import Timeout
+
+    with (
+        pytest.raises(Timeout, match=r"labcloud volume create did not finish in 0\.2 s"),
+        deadline(0.2, "labcloud volume create"),
+    ):
+        time.sleep(5)
+    assert Timeout.exit_code == EXIT_CODES["timeout"]
