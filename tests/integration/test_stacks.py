@@ -239,6 +239,7 @@ def test_an_apply_killed_midway_is_finished_by_the_next(applied: tuple[Node, Net
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={"LABCLOUD_NO_DAEMON": "1"},  # the apply runs in this process, not the fork server
     )
     assert proc.stderr is not None
     seen = []
