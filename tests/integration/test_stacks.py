@@ -304,3 +304,37 @@ def test_destroy_leaves_nothing_but_what_was_made_by_hand(
         assert json.loads(lab.labcloud("stack", "list", "-f", "json").stdout) == []
     finally:
         lab.labcloud("network", "delete", "st-hand", check=False)
+
+
+def test_a_hand_made_lab_is_exported_and_adopted_by_a_stack(lab: Node) -> None:
+    lab.labcloud("network", "create", "hm-net")
+    lab.labcloud(
+        "subnet", "create", "hm-sub", "--network", "hm-net", "--subnet-range", "10.63.0.0/24"
+    )
+    lab.labcloud("security", "group", "create", "hm-sg")
+    lab.labcloud(
+        "security", "group", "rule", "create", "hm-sg", "--protocol", "tcp", "--dst-port", "22"
+    )
+    lab.labcloud("volume", "create", "hm-vol", "--size", "1")
+    try:
+        exported = lab.labcloud("stack", "export").stdout
+        assert '[subnet.hm-sub]\nnetwork = "hm-net"\ncidr = "10.63.0.0/24"' in exported
+        assert 'rules = [{ direction = "ingress", protocol = "tcp", port = "22" }]' in exported
+        path = lab.workdir / "handmade.toml"
+        path.write_text(exported)
+        refused = lab.labcloud("stack", "plan", str(path), check=False)
+        assert refused.returncode == EXIT_CODES["config"]
+        assert "already exists and is not this stack's" in refused.stderr
+        out = lab.labcloud("stack", "apply", str(path), "--adopt").stdout
+        assert "= network hm-net" in out and "= volume hm-vol" in out
+        assert "Apply complete: 4 adopted, 0 created, 0 updated in place" in out
+        assert plan_lines(lab, path) == ["no changes: the lab matches the file"]
+        lab.labcloud("stack", "destroy", "handmade")
+        assert [
+            n["Name"] for n in json.loads(lab.labcloud("network", "list", "-f", "json").stdout)
+        ] == []
+        assert json.loads(lab.labcloud("volume", "list", "-f", "json").stdout) == []
+    finally:
+        lab.labcloud("volume", "delete", "hm-vol", check=False)
+        lab.labcloud("security", "group", "delete", "hm-sg", check=False)
+        lab.labcloud("network", "delete", "hm-net", check=False)

@@ -74,7 +74,7 @@ def test_a_first_plan_creates_everything_in_dependency_order() -> None:
     )
     assert lines.index("+ volume data") < lines.index("+ server db")
     assert "+ server web-1" in lines and "+ server web-2" in lines
-    assert plan.counts() == {"create": 8, "update": 0, "replace": 0, "delete": 0}
+    assert plan.counts() == {"create": 8, "update": 0, "replace": 0, "delete": 0, "adopt": 0}
 
 
 def test_a_second_plan_has_nothing_to_do() -> None:

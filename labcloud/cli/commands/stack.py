@@ -79,9 +79,10 @@ def stack_apply(lab: Any, a: Any) -> Any:
         return _changes(loaded.plan)
     _row, _resources, outputs = lab.stacks.show(loaded.stack.name)
     n = loaded.plan.counts()
+    adopted = f"{n['adopt']} adopted, " if n["adopt"] else ""
     lines = [
         loaded.plan.render(),
-        f"Apply complete: {n['create']} created, {n['update']} updated in place, "
+        f"Apply complete: {adopted}{n['create']} created, {n['update']} updated in place, "
         f"{n['replace']} replaced, {n['delete']} deleted.",
     ]
     lines += [f"  {k} = {v}" for k, v in outputs.items()]

@@ -36,6 +36,7 @@ class Actions:
             "security_group": lambda: self.lab.security_groups.get(name)[0],
             "volume": lambda: self.lab.volumes.get(name),
             "server": lambda: self.lab.compute.get(name, sync=False),
+            "floating_ip": lambda: self.lab.floating_ips.get(name),  # named by its address
         }.get(kind)
         if getter is None:
             return None

@@ -1,8 +1,9 @@
 """What exists in a project, as the declared properties a stack file would give it, and
 as TOML text that `stack apply` accepts (and, with --adopt, takes over unchanged).
 
-Flavors and file-imported images are left out (lab.toml seeds flavors; an image file
-cannot be exported), so servers name them as existing resources.
+Flavors and images are left out (lab.toml seeds flavors; an image's file cannot be
+written into TOML): servers name them as resources that already exist. A group's
+automatic egress rule is left out too, since every new group gets it anyway.
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ def current(lab: Any) -> dict[tuple[str, str], dict[str, Any]]:
     {s.id: s.name for s in lab.network.list_subnets()}
     images = {i.id: i for i in lab.images.list()}
     servers = {s.id: s.name for s in lab.compute.list(sync=False)}
-    for img in images.values():
-        if json.loads(img.properties or "{}").get("builtin") == "tiny" and img.disk_format == "ami":
-            out[("image", img.name)] = {"builtin": "tiny", "file": "", "disk_format": "auto"}
     for kp in lab.keypairs.list():
         out[("keypair", kp.name)] = {"public_key": kp.public_key, "public_key_file": ""}
     for net in lab.network.list_networks():
@@ -64,6 +62,9 @@ def current(lab: Any) -> dict[tuple[str, str], dict[str, Any]]:
             continue
         rules = []
         for r in lab.security_groups.list_rules(gid):
+            anything = r.protocol or r.remote_ip_prefix or r.port_range_min or r.remote_group_id
+            if r.direction == "egress" and not anything:
+                continue  # the rule every new group gets
             port = ""
             if r.port_range_min is not None:
                 port = str(r.port_range_min)
@@ -117,7 +118,7 @@ def current(lab: Any) -> dict[tuple[str, str], dict[str, Any]]:
         if fip.port_id:
             port = lab.network.get_port(fip.port_id)
             server = servers.get(port.device_id, "")
-        out[("floating_ip", fip.floating_ip_address.replace(".", "-"))] = {
+        out[("floating_ip", fip.floating_ip_address)] = {
             "network": nets.get(fip.floating_network_id, fip.floating_network_id),
             "server": server,
             "address": fip.floating_ip_address,

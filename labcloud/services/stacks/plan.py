@@ -61,9 +61,9 @@ class Plan:
         return [c for c in self.changes if c.action != "noop"]
 
     def counts(self) -> dict[str, int]:
-        out = {a: 0 for a in ("create", "update", "replace", "delete")}
+        out = {a: 0 for a in ("create", "update", "replace", "delete", "adopt")}
         for c in self.actionable:
-            out[c.action if c.action != "adopt" else "update"] += 1
+            out[c.action] += 1
         return out
 
     def render(self) -> str:
@@ -76,8 +76,9 @@ class Plan:
         n = self.counts()
         if not self.actionable:
             lines.append("  no changes: the lab matches the file")
+        adopting = f"{n['adopt']} to adopt, " if n["adopt"] else ""
         lines.append(
-            f"Plan: {n['create']} to create, {n['update']} to update in place, "
+            f"Plan: {adopting}{n['create']} to create, {n['update']} to update in place, "
             f"{n['replace']} to replace, {n['delete']} to delete."
         )
         return "\n".join(lines)
