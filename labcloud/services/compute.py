@@ -495,7 +495,7 @@ class ComputeService:
             raise NotFound(f"server {server_id} vanished")
         return row
 
-    def resize(self, ref: str, flavor_ref: str, timeout: float = 60.0) -> Server:
+    def resize(self, ref: str, flavor_ref: str, timeout: float | None = None) -> Server:
         """Another flavor, cold: see server_resize.py."""
         from labcloud.services.server_resize import resize
 

@@ -22,7 +22,11 @@ GIB = 1024**3
 RESIZING = "resizing"
 
 
-def resize(compute: ComputeService, ref: str, flavor_ref: str, timeout: float = 60.0) -> Server:
+def resize(
+    compute: ComputeService, ref: str, flavor_ref: str, timeout: float | None = None
+) -> Server:
+    """`timeout`: how long the guest gets to shut down cleanly (default: the site's
+    shutdown_timeout), as for `server stop`."""
     ctx = compute.ctx
     server = compute.get(ref)
     with ctx.store.read() as s:
@@ -52,7 +56,7 @@ def resize(compute: ComputeService, ref: str, flavor_ref: str, timeout: float = 
     grow = flavor.disk > old_disk and not root_is_volume
     if was_running or grow:
         ctx.hypervisor.start(server.id)
-        ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        ctx.hypervisor.wait_for(server.id, {"running"}, 60)
         if grow:
             ctx.hypervisor.block_resize(server.id, "vda", flavor.disk * GIB)
         if not was_running:

@@ -249,7 +249,12 @@ def server_delete(lab: Any, a: Any) -> str:
     "resize",
     help="Give a server another flavor (cold: stop, redefine, grow the disk, start)",
     example="labcloud server resize web1 --flavor m1.tiny --wait",
-    args=(arg("server", help="name or ID"), arg("--flavor", required=True), _WAIT, _TIMEOUT),
+    args=(
+        arg("server", help="name or ID"),
+        arg("--flavor", required=True, help="the new flavor"),
+        _WAIT,
+        arg("--timeout", type=float, help="seconds for a clean shutdown before power-off"),
+    ),
 )
 def server_resize(lab: Any, a: Any) -> Record:
-    return record(lab, lab.compute.resize(a.server, a.flavor, timeout=a.timeout or 60.0))
+    return record(lab, lab.compute.resize(a.server, a.flavor, timeout=a.timeout))

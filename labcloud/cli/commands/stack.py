@@ -128,10 +128,33 @@ def stack_show(lab: Any, a: Any) -> Record:
             "status": row.status,
             "description": row.description,
             "source": row.source,
-            "resources": [f"{r.kind} {r.name} ({r.status})" for r in resources],
+            "resources": _summary(resources),
             "outputs": outputs,
             "updated_at": row.updated_at,
         }
+    )
+
+
+def _summary(resources: list[Any]) -> str:
+    by_status: dict[str, int] = {}
+    for r in resources:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
+
+
+@command(
+    "stack",
+    "resource",
+    "list",
+    help="List the resources a stack owns",
+    example="labcloud stack resource list lab",
+    args=(arg("stack", help="stack name or ID"),),
+)
+def stack_resource_list(lab: Any, a: Any) -> Table:
+    _row, resources, _outputs = lab.stacks.show(a.stack)
+    return Table(
+        ("Kind", "Name", "Resource ID", "Status"),
+        [(r.kind, r.name, r.resource_id or "", r.status) for r in resources],
     )
 
 
