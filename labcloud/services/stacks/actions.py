@@ -174,9 +174,12 @@ class Actions:
         if kind == "network":
             lab.network.set_network(rid, shared=new["shared"], external=new["external"])
         elif kind == "subnet":
+            gateway = new["gateway"]
+            if gateway in ("auto", old["gateway"]):
+                gateway = "keep"  # unchanged, or "auto": the address the subnet already has
             lab.network.set_subnet(
                 rid,
-                gateway=None if new["gateway"] == "none" else new["gateway"],
+                gateway=None if gateway == "none" else gateway,
                 dns_nameservers=new["dns"],
                 enable_dhcp=new["dhcp"],
             )
