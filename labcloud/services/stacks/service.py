@@ -237,9 +237,10 @@ class StackService:
             "images",
             "keypairs",
             "flavors",
+            "l3_agent",
         ):
             getattr(self.lab, attr)
-        _ = self.ctx.hypervisor, self.ctx.project
+        _ = self.ctx.hypervisor, self.ctx.project, self.ctx.net
         # The accelerator probe caches its answer in a file: probe once, not per thread.
         self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
 
