@@ -204,6 +204,24 @@ def test_a_second_apply_is_a_no_op(applied: tuple[Node, NetnsHost]) -> None:
     assert after == before
 
 
+def test_a_volume_detached_by_hand_is_planned_and_attached_again(
+    applied: tuple[Node, NetnsHost],
+) -> None:
+    lab, _ = applied
+    path = write_lab(lab)
+    lab.labcloud("console", "log", "db", "--wait-for", "labcloud-tiny: ready", "--timeout", "240")
+    lab.labcloud("server", "remove", "volume", "db", "st-data")
+    assert plan_lines(lab, path) == ["~ server db", "+ volumes st-data"]
+    out = lab.labcloud("stack", "apply", str(path)).stdout
+    assert "Apply complete: 0 created, 1 updated in place, 0 replaced, 0 deleted." in out
+    assert js(lab, "volume", "show", "st-data")["status"] == "in-use"
+    console = lab.labcloud(
+        "console", "log", "db", "--wait-for", "disk-added vdb", "--timeout", "120"
+    ).stdout
+    assert "disk-added vdb" in console
+    assert plan_lines(lab, path) == ["no changes: the lab matches the file"]
+
+
 def test_a_new_flavor_a_new_rule_and_a_removed_server_are_done_in_place(
     applied: tuple[Node, NetnsHost],
 ) -> None:

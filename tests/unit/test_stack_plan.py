@@ -173,3 +173,23 @@ def test_an_interrupted_create_is_created_again() -> None:
     owned[("server", "db")] = Owned(None, "CREATING", {})
     plan = plan_of(LAB, owned)
     assert [c.line() for c in plan.actionable] == ["+ server db"]
+
+
+def test_a_change_made_by_hand_shows_and_is_put_back() -> None:
+    stack = parse(LAB, "lab.toml")
+    deps = graph(stack, lambda kind, name: True)
+    now = {
+        ("server", "id-db"): {"flavor": "m1.tiny", "volumes": [], "keypair": "ignored"},
+        ("router", "id-r"): {"external_gateway": "", "interfaces": ["lan-sub"]},
+    }
+    plan = make_plan(
+        stack,
+        deps,
+        applied(LAB),
+        lambda k, r: True,
+        lambda k, n: False,
+        current=lambda kind, rid: now.get((kind, rid)),
+    )
+    assert [(c.line(), c.notes) for c in plan.actionable] == [
+        ("~ server db", ["flavor: 'm1.tiny' -> 'm1.nano' (resize)", "+ volumes data"])
+    ]

@@ -77,7 +77,7 @@ class Applier:
     def _unlink(self, c: Change) -> None:
         have = self.owned[c.key]
         assert have.resource_id is not None
-        self.actions.unlink(c.kind, have.resource_id, have.spec, c.new, have.extra)
+        self.actions.unlink(c.kind, have.resource_id, c.old, c.new, have.extra)
         self.rec.save(c.key, have.resource_id, have.spec, have.extra, "UPDATING")
 
     def _delete(self, c: Change) -> None:
@@ -96,7 +96,7 @@ class Applier:
             have = self.owned[c.key]
             assert have.resource_id is not None
             self.log(f"~ {c.kind} {c.name}: updating in place")
-            self.actions.link(c.kind, have.resource_id, have.spec, c.new, have.extra)
+            self.actions.link(c.kind, have.resource_id, c.old, c.new, have.extra)
             self.rec.save(c.key, have.resource_id, c.new, have.extra)
             return
         if c.action == "adopt":

@@ -102,6 +102,8 @@ def diff_fields(kind: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[st
         a, b = old.get(key, f.default), new.get(key)
         if f.type == "rules" and sorted(map(rule_key, a)) == sorted(map(rule_key, b)):
             continue
+        if f.type == "strs" and sorted(a) == sorted(b):
+            continue  # the order of a router's legs or a server's groups means nothing
         if a == b or key == "count":
             continue
         change = f.change
@@ -147,10 +149,12 @@ def make_plan(
     present: Callable[[str, str], bool],
     unowned: Callable[[str, str], bool],
     adopt: Callable[[str, str], dict[str, Any] | None] | None = None,
+    current: Callable[[str, str], dict[str, Any] | None] | None = None,
 ) -> Plan:
     """The plan. `present(kind, id)`: the owned resource still exists. `unowned(kind, name)`:
     something not this stack's already has the name (refused, or adopted when `adopt`
-    gives its current spec)."""
+    gives its current spec). `current(kind, id)`: what the resource is now, so a change
+    made by hand (a server resized, a volume detached) shows and is put back."""
     changes: dict[Key, Change] = {}
     declared_only: list[Key] = []
     for key in topological(deps):
@@ -168,7 +172,8 @@ def make_plan(
                 "create", kind, name, ["(it was deleted outside the stack)"], new=decl.props
             )
             continue
-        action, notes = diff_fields(kind, have.spec, decl.props)
+        old = refreshed(kind, have.spec, current(kind, have.resource_id) if current else None)
+        action, notes = diff_fields(kind, old, decl.props)
         if action == "noop" and have.status != "COMPLETE":
             action, notes = "update", [f"(finishing an interrupted apply: {have.status})"]
         replaced = sorted(d for d in deps[key] if changes.get(d) and changes[d].action == "replace")
@@ -177,10 +182,29 @@ def make_plan(
             notes.append(
                 "(it uses " + ", ".join(f"{k} {n}" for k, n in replaced) + ", which is replaced)"
             )
-        changes[key] = Change(action, kind, name, notes, have.spec, decl.props)
+        changes[key] = Change(action, kind, name, notes, old, decl.props)
     for key in sorted(set(owned) - set(stack.decls), key=delete_rank):
         changes[key] = Change("delete", *key, old=owned[key].spec)
     return Plan(stack.name, list(changes.values()), deps, declared_only)
+
+
+# Fields read back from the lab before diffing: the ones a hand-made command may change
+# and apply can put back in place. (Security group rules are left out: a rule added by
+# hand to a stack's group is the user's, not the stack's.)
+REFRESHED: dict[str, tuple[str, ...]] = {
+    "server": ("flavor", "volumes"),
+    "router": ("external_gateway", "interfaces"),
+    "volume": ("size",),
+    "floating_ip": ("server",),
+    "network": ("shared", "external"),
+    "subnet": ("dhcp", "dns"),
+}
+
+
+def refreshed(kind: str, recorded: dict[str, Any], now: dict[str, Any] | None) -> dict[str, Any]:
+    if not now:
+        return recorded
+    return {**recorded, **{k: now[k] for k in REFRESHED.get(kind, ()) if k in now}}
 
 
 def _new(

@@ -79,7 +79,21 @@ class StackService:
                 return None  # another stack's: never taken
             return exporter.current(self.lab).get((kind, res_name))
 
-        plan = make_plan(stack, deps, owned, catalog.has_id, unowned, adoptable if adopt else None)
+        now: dict[tuple[str, str], dict[str, Any]] = {}
+        if owned:
+            for (kind, res_name), spec in exporter.current(self.lab).items():
+                rid = catalog.names(kind).get(res_name)
+                if rid:
+                    now[(kind, rid)] = spec
+        plan = make_plan(
+            stack,
+            deps,
+            owned,
+            catalog.has_id,
+            unowned,
+            adoptable if adopt else None,
+            lambda kind, rid: now.get((kind, rid)),
+        )
         return Loaded(stack, plan, owned)
 
     # -- apply / destroy ------------------------------------------------------------
