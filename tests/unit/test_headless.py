@@ -122,3 +122,22 @@ def test_a_timeout_interrupts_the_action_with_the_timeout_exit_code() -> None:
     ):
         time.sleep(5)
     assert Timeout.exit_code == EXIT_CODES["timeout"]
+
+
+def test_zsh_registers_the_completion_and_gets_the_candidates(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("zsh") is None:
+        pytest.skip("zsh is not installed")
+    script = tmp_path / "labcloud.zsh"
+    script.write_text(completion.zsh())
+    probe = (
+        f"autoload -U compinit && compinit -u; source {script}; setopt ksharrays; "
+        'echo "${_comps[labcloud]}"; COMP_WORDS=(labcloud stack a); COMP_CWORD=2; _labcloud; '
+        'echo "${COMPREPLY[@]}"'
+    )
+    out = subprocess.run(["zsh", "-c", probe], capture_output=True, text=True, timeout=30)
+    registered, candidates = out.stdout.splitlines()[-2:]
+    assert registered == "_bash_complete -F _labcloud"
+    # zsh narrows the candidates to the typed prefix itself (compadd).
+    assert "apply" in candidates.split() and "destroy" in candidates.split()
