@@ -194,3 +194,23 @@ server = "web-1"
     assert {("subnet", "public-sub"), ("router", "r"), ("server", "web-1")} <= deps[
         ("floating_ip", "f")
     ]
+
+
+def test_lines_are_found_for_quoted_names_and_keys_inside_inline_tables() -> None:
+    text = """\
+[flavor."m1.big"]
+vcpus = "2"
+ram = 256
+
+[security_group.web]
+rules = [
+  { protocol = "tcp", port = 80 },
+  { protocol = "tcp", prot = 22 },
+]
+"""
+    assert error_of(
+        text.replace('"2"', "2").replace("prot =", "port =").replace("vcpus", "vcpu")
+    ).startswith("lab.toml:2: flavor.m1.big.vcpu: unknown key")
+    msg = error_of(text.replace('"2"', "2"))
+    assert msg.startswith("lab.toml:8: security_group.web.rules[1].prot: unknown key")
+    assert "did you mean 'port'?" in msg

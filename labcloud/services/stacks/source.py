@@ -2,8 +2,8 @@
 
 tomllib returns plain dicts without positions. The file is scanned line by line instead:
 table headers ([a.b], [[a]]) set the current table, `key = value` lines add a key under it.
-The line of a path is that of the longest prefix found, so a key inside an inline table or
-an array points at the line that holds it.
+The line of a path is that of the longest prefix found; a key inside an array of inline
+tables (a rule, a NIC) is looked for from its item on.
 """
 
 from __future__ import annotations
@@ -57,7 +57,33 @@ class SourceFile:
         keys = tuple(str(p) for p in path if not isinstance(p, int))
         for n in range(len(keys), 0, -1):
             if keys[:n] in self._lines:
-                return self._lines[keys[:n]]
+                line = self._lines[keys[:n]]
+                return self._inside(line, path, keys[:n]) or line
+        return None
+
+    def _inside(self, line: int, path: tuple[object, ...], found: tuple[str, ...]) -> int | None:
+        """For a path into an array of inline tables (rules[1].port), the line of that item's
+        key: the item-th `{` after the array's key, then the key on or after it."""
+        rest = list(path[len(found) :]) if len(path) > len(found) else []
+        if len(rest) < 2 or not isinstance(rest[0], int) or isinstance(rest[1], int):
+            return None
+        lines = self.text.splitlines()[line - 1 :]
+        opened, start = -1, None
+        for offset, text in enumerate(lines):
+            if offset and _HEADER.match(text):
+                return None
+            opened += text.count("{")
+            if opened >= rest[0]:
+                start = offset
+                break
+        if start is None:
+            return None
+        key = re.compile(rf"(^|[{{,\s]){re.escape(str(rest[1]))}\s*=")
+        for offset, text in enumerate(lines[start:], start=start):
+            if offset > start and _HEADER.match(text):
+                return None
+            if key.search(text):
+                return line + offset
         return None
 
     def error(self, path: tuple[object, ...], message: str, hint: str | None = None) -> ConfigError:
