@@ -140,3 +140,26 @@ def test_export_writes_toml_that_reads_back_as_the_same_declarations() -> None:
     specs[("flavor", "m1.nano")] = {"vcpus": 1, "ram": 128, "disk": 1, "ephemeral": 0}
     again = parse(to_toml(specs, "exported"), "export.toml")
     assert {k: d.props for k, d in again.decls.items()} == specs
+
+
+def test_one_apply_of_a_stack_at_a_time(lab_file) -> None:  # type: ignore[no-untyped-def]
+    from labcloud.db.stack_models import Stack
+    from labcloud.errors import Conflict
+    from labcloud.lab import Lab
+
+    lab = Lab.open(str(lab_file))
+    lab.init()
+    row = Stack(
+        id="00000000-0000-4000-8000-000000000001",
+        name="s",
+        status="NEW",
+        project_id=lab.ctx.project.id,
+    )
+    with (
+        lab.stacks._locked(row),
+        pytest.raises(Conflict, match="stack s is being applied"),
+        lab.stacks._locked(row),
+    ):
+        pass
+    with lab.stacks._locked(row):
+        pass  # free again once the first is done
