@@ -326,6 +326,15 @@ def load_config(explicit: str | None = None) -> LabConfig:
     return parse_config(path.read_bytes(), path)
 
 
+# Tables of lab.toml that declare a stack (`labcloud stack apply`), not the lab's settings:
+# the stack schema (services/stacks/schema.py TOP_KEYS) validates them instead.
+STACK_KEYS = frozenset(
+    {"stack", "parameters", "outputs", "project", "user", "quota", "flavor", "image"}
+    | {"keypair", "network", "subnet", "router", "security_group", "volume", "server"}
+    | {"floating_ip"}
+)
+
+
 def parse_config(data: bytes, path: Path) -> LabConfig:
     try:
         raw = tomllib.loads(data.decode("utf-8"))
@@ -333,6 +342,7 @@ def parse_config(data: bytes, path: Path) -> LabConfig:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    raw = {k: v for k, v in raw.items() if k not in STACK_KEYS}
     try:
         config = LabConfig.model_validate(raw)
     except ValidationError as exc:

@@ -33,6 +33,7 @@ from labcloud.services.quotas import QuotaService
 from labcloud.services.routers import RouterService, l3_topology
 from labcloud.services.security_groups import SecurityGroupService
 from labcloud.services.server_ssh import ServerSsh
+from labcloud.services.stacks.service import StackService
 from labcloud.services.volumes import VolumeService
 
 
@@ -208,6 +209,11 @@ class Lab:
         # The next start after a crash finishes or rolls back what was interrupted.
         compute.recovered_at_start = compute.recover()
         return compute
+
+    @cached_property
+    def stacks(self) -> StackService:
+        # Stacks reach every other service through the lab, by name.
+        return StackService(self.ctx, self)
 
     @cached_property
     def doctor(self) -> DoctorService:

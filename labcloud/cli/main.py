@@ -8,9 +8,10 @@ import traceback
 from typing import Any
 
 from labcloud import __version__
+from labcloud.cli import waiting
 from labcloud.cli.output import FORMATS, Record, Table, render, select_columns
 from labcloud.cli.registry import COMMANDS, Parser, commands_under, match
-from labcloud.errors import LabError, UsageError
+from labcloud.errors import EXIT_CODES, LabError, UsageError
 
 # Global options, accepted before the command words and after them.
 _VALUE_OPTS = {"-f", "--format", "-c", "--column", "--lab", "--project"}
@@ -69,6 +70,9 @@ def _top_help(prefix: tuple[str, ...] = ()) -> str:
         "global options: -f table|json|yaml|csv|value, -c COLUMN, --lab FILE, --project P, "
         "--all-projects, --debug, --version",
         "example: labcloud server create web1 --image tiny --flavor m1.tiny --wait",
+        "exit codes: 0 ok, "
+        + ", ".join(f"{n} {code}" for code, n in sorted(EXIT_CODES.items(), key=lambda i: i[1]))
+        + ", 130 interrupted",
         "`labcloud COMMAND --help` explains one command.",
     ]
     return "\n".join(lines)
@@ -113,11 +117,13 @@ def main(argv: list[str] | None = None) -> int:
             epilog=f"example: {cmd.example}",
         )
         _add_global_options(parser)
-        for a in cmd.args:
+        for a in (*cmd.args, *waiting.extra_args(cmd)):
             parser.add_argument(*a.flags, **a.kwargs)
         args = parser.parse_args(lead + rest[n:])
         fmt = args.format
-        result = _run(cmd, args)
+        limit = args.timeout if waiting.owns_timeout(cmd) else None
+        with waiting.deadline(limit, f"labcloud {cmd.name}"):
+            result = _run(cmd, args)
         if isinstance(result, Table | Record):
             print(render(select_columns(result, args.column), args.format))
         elif isinstance(result, str) and result:

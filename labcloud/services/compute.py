@@ -509,6 +509,13 @@ class ComputeService:
             raise NotFound(f"server {server_id} vanished")
         return row
 
+    @writes
+    def resize(self, ref: str, flavor_ref: str, timeout: float | None = None) -> Server:
+        """Another flavor, cold: see server_resize.py."""
+        from labcloud.services.server_resize import resize
+
+        return resize(self, ref, flavor_ref, timeout)
+
     # -- console --------------------------------------------------------------------
     def console_log(self, ref: str, lines: int = 0) -> str:
         server = self.get(ref, sync=False)

@@ -19,6 +19,7 @@ from labcloud.db.l3_models import (
 )
 from labcloud.db.models import Event, Image, Project, Server, utcnow
 from labcloud.db.network_models import Network, Port, Subnet
+from labcloud.db.stack_models import Stack
 from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.errors import ConfigError, Conflict, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
@@ -27,6 +28,7 @@ from labcloud.services.context import ServiceContext, find, record_event
 
 # What a project can still hold, in the order a refused delete lists it.
 OWNED: tuple[tuple[str, type], ...] = (
+    ("stack", Stack),
     ("server", Server),
     ("volume snapshot", VolumeSnapshot),
     ("volume", Volume),

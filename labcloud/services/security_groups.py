@@ -211,6 +211,8 @@ class SecurityGroupService:
                 )
             for rule in self._rules(s, group.id):
                 s.delete(rule)
+            # Rules first: deleting the group first would cascade them away under the ORM.
+            s.flush()
             s.delete(group)
             record_event(s, "security_group", group.id, group.name, "deleted")
         self.apply()

@@ -286,6 +286,31 @@ def test_racing_floating_ip_creates_never_overshoot_the_quota(lab: Node) -> None
         lab.labcloud("network", "delete", "idpublic", check=False)
 
 
+def test_a_resize_counts_only_the_difference(lab: Node) -> None:
+    for name, vcpus in (("c2.nano", "2"), ("c3.nano", "3")):
+        lab.labcloud("flavor", "create", name, "--vcpus", vcpus, "--ram", "128", "--disk", "1")
+    lab.labcloud("quota", "set", "demo", "--cores", "2")
+    try:
+        as_user(lab, "alice", "server", "create", "grow", "--image", "tiny", "--flavor", "m1.nano")
+        # 1 core in use; to 3 vCPUs is 2 more, and 1 + 2 > 2.
+        refused(
+            as_user(lab, "alice", "server", "resize", "grow", "--flavor", "c3.nano", check=False),
+            QUOTA_ERROR_EXIT,
+            "quota exceeded for cores",
+        )
+        shown = json.loads(as_user(lab, "alice", "server", "show", "grow", "-f", "json").stdout)
+        assert (shown["flavor"], shown["status"]) == ("m1.nano", "ACTIVE")  # untouched
+        # To 2 vCPUs: the whole flavor (2) plus what is in use (1) would not fit; the
+        # difference (1) does.
+        as_user(lab, "alice", "server", "resize", "grow", "--flavor", "c2.nano")
+        assert json.loads(as_user(lab, "alice", "usage", "-f", "json").stdout)["vcpus"] == 2
+    finally:
+        as_user(lab, "alice", "server", "delete", "grow", check=False)
+        lab.labcloud("quota", "set", "demo", "--cores", "20")
+        for name in ("c2.nano", "c3.nano"):
+            lab.labcloud("flavor", "delete", name, check=False)
+
+
 def test_a_volume_extend_counts_only_the_difference(lab: Node) -> None:
     lab.labcloud("quota", "set", "demo", "--gigabytes", "3")
     try:

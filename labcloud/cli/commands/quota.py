@@ -55,8 +55,7 @@ def _quota_int(text: str) -> int:
 @command(
     "quota",
     "set",
-    help="Set a project's limits (cloud admins); -1 is unlimited. Below usage is allowed, "
-    "and reported",
+    help="Set a project's limits (admins); -1 is unlimited, below usage is allowed and reported",
     example="labcloud quota set demo --instances 5 --cores 8 --floating-ips 2",
     args=(
         arg("target", metavar="PROJECT"),

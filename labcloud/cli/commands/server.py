@@ -242,3 +242,19 @@ def server_resume(lab: Any, a: Any) -> str:
 )
 def server_delete(lab: Any, a: Any) -> str:
     return _each(lab, a, "delete")
+
+
+@command(
+    "server",
+    "resize",
+    help="Give a server another flavor (cold: stop, redefine, grow the disk, start)",
+    example="labcloud server resize web1 --flavor m1.tiny --wait",
+    args=(
+        arg("server", help="name or ID"),
+        arg("--flavor", required=True, help="the new flavor"),
+        _WAIT,
+        arg("--timeout", type=float, help="seconds for a clean shutdown before power-off"),
+    ),
+)
+def server_resize(lab: Any, a: Any) -> Record:
+    return record(lab, lab.compute.resize(a.server, a.flavor, timeout=a.timeout))
