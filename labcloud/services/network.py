@@ -43,6 +43,7 @@ class PortListener(Protocol):
 
     def port_plugged(self, port_id: str) -> None: ...
     def port_unplugged(self, port_id: str) -> None: ...
+    def port_updated(self, port_id: str) -> None: ...  # e.g. port security turned on or off
 
 
 # (session, graph) -> None: adds routers, floating IPs, ... to `network topology`.
@@ -250,7 +251,8 @@ class NetworkService:
     def ensure_l2(self, net: Network) -> None:
         """The network's bridge and its uplink or VXLAN device (idempotent)."""
         agent, cfg = self.ctx.net, self.ctx.config.networks
-        agent.ensure_bridge(net.bridge, net.mtu)
+        # A network set --disable keeps its bridge down: nothing on it forwards.
+        agent.ensure_bridge(net.bridge, net.mtu, net.admin_state_up)
         iface = cfg.physical_networks.get(net.provider_physical_network or "")
         if net.provider_network_type == "vxlan":
             assert net.provider_segment is not None
@@ -308,6 +310,8 @@ class NetworkService:
                 record_event(s, "network", net.id, net.name, "updated")
         except IntegrityError:
             raise Conflict(f"a network named {name!r} already exists") from None
+        if admin_state_up is not None:
+            self.ctx.net.set_link_up(net.bridge, admin_state_up)
         return net
 
     def delete_network(self, ref: str) -> Network:
@@ -734,6 +738,8 @@ class NetworkService:
                 port.port_security_enabled = port_security_enabled
             if admin_state_up is not None:
                 port.admin_state_up = admin_state_up
+                bound = port.device_owner == COMPUTE_OWNER and bool(port.device_id)
+                port.status = "ACTIVE" if admin_state_up and bound else "DOWN"
             if add_fixed_ips:
                 net = s.get(Network, port.network_id)
                 assert net is not None
@@ -744,9 +750,12 @@ class NetworkService:
             port.updated_at = utcnow()
             record_event(s, "port", port.id, port.name, "updated")
         self.sync_dhcp(port.network_id)
-        if port.device_owner == COMPUTE_OWNER and port.device_id:
-            for listener in self.port_listeners:
-                listener.port_plugged(port.id)  # re-applied: port security may have changed
+        if admin_state_up is not None:
+            self.apply_port_state(port)
+        # Bound or not (a probe may be plugged into an unbound port's tap), the filter
+        # follows the change now, not at the next ruleset load.
+        for listener in self.port_listeners:
+            listener.port_updated(port.id)
         return port
 
     def delete_port(self, ref: str, *, internal: bool = False) -> Port:
@@ -774,6 +783,12 @@ class NetworkService:
             record_event(s, "port", port.id, port.name, "deleted")
         self.sync_dhcp(port.network_id)
         return port
+
+    def apply_port_state(self, port: Port) -> None:
+        """A port's admin state on its tap: a disabled port's tap is down, so the guest's
+        NIC has no carrier and the bridge forwards nothing to or from it."""
+        if port.tap and port.device_owner == COMPUTE_OWNER and port.device_id:
+            self.ctx.net.set_link_up(port.tap, port.admin_state_up)
 
     @staticmethod
     def _drop_port(s: Session, port: Port) -> None:

@@ -443,6 +443,9 @@ class SecurityGroupService:
     def port_unplugged(self, port_id: str) -> None:
         self.apply()
 
+    def port_updated(self, port_id: str) -> None:
+        self.apply()
+
     @cached_property
     def server_part(self) -> SecurityGroupPart:
         return SecurityGroupPart(self)
