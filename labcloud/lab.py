@@ -139,6 +139,8 @@ class Lab:
         network.topology_contributors.append(
             lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
         )
+        # Interrupted network, subnet and port operations are finished or rolled back.
+        network.recovered_at_start = network.recover()
         return network
 
     @cached_property
@@ -153,7 +155,10 @@ class Lab:
 
     @cached_property
     def routers(self) -> RouterService:
-        return RouterService(self.ctx, self.network, lambda: self.l3_agent)
+        routers = RouterService(self.ctx, self.network, lambda: self.l3_agent)
+        # Interrupted router operations are finished or rolled back, as compute's are.
+        routers.recovered_at_start = routers.recover()
+        return routers
 
     @cached_property
     def floating_ips(self) -> FloatingIPService:

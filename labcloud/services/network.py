@@ -27,6 +27,7 @@ from labcloud.errors import BackendError, Conflict, LabError, NotFound, UsageErr
 from labcloud.names import check_name, is_uuid, new_uuid
 from labcloud.services import ipam, netnames
 from labcloud.services.context import ServiceContext, record_event
+from labcloud.services.journal import Journal, OperationHandle
 
 if TYPE_CHECKING:
     from labcloud.services.network_part import NetworkPart
@@ -55,6 +56,9 @@ class NetworkService:
         self.ctx = ctx
         self.port_listeners: list[PortListener] = []
         self.topology_contributors: list[TopologyContributor] = []
+        # Creates and deletes are journalled like compute's (network_recovery.py).
+        self.journal = Journal(ctx.store, ctx.state_dir / "locks")
+        self.recovered_at_start: list[tuple[str, str, str]] = []
 
     @cached_property
     def server_part(self) -> NetworkPart:
@@ -179,30 +183,48 @@ class NetworkService:
             admin_state_up=admin_state_up,
             bridge=netnames.bridge(network_id),
         )
+
+        def allocate(s: Session) -> None:
+            self._check_free(s, net)
+            if kind == "vxlan" and net.provider_segment is None:
+                net.provider_segment = self._free_vni(s)
+            s.add(net)
+            record_event(s, "network", net.id, name, "created")
+
         try:
-            with self.ctx.store.write() as s:
-                self._check_free(s, net)
-                if kind == "vxlan" and net.provider_segment is None:
-                    net.provider_segment = self._free_vni(s)
-                s.add(net)
-                record_event(s, "network", net.id, name, "created")
+            with self.journal.begin("network.create", net.id, allocate, name=name) as op:
+                try:
+                    op.step("l2")
+                    self.ensure_l2(net)
+                    op.step("finish")
+                    return self.finish_network_create(op, net.id)
+                except BaseException:
+                    self.undo_network_create(op, net.id)
+                    raise
         except IntegrityError:
             raise Conflict(f"a network named {name!r} or its segment already exists") from None
-        try:
-            self.ensure_l2(net)
-        except BaseException:
-            self._remove_l2(net)
-            with self.ctx.store.write() as s:
-                row = s.get(Network, net.id)
-                if row is not None:
-                    s.delete(row)
-            raise
+
+    def finish_network_create(self, op: OperationHandle, network_id: str) -> Network:
+        """The last step of a create, by its own process or by recovery."""
         with self.ctx.store.write() as s:
-            row = s.get(Network, net.id)
+            row = s.get(Network, network_id)
             assert row is not None
-            row.status = "ACTIVE" if admin_state_up else "DOWN"
-            net = row
-        return net
+            row.status = "ACTIVE" if row.admin_state_up else "DOWN"
+            op.finish(s)
+        return row
+
+    def undo_network_create(self, op: OperationHandle, network_id: str) -> None:
+        """Roll a create back: its devices, then its rows (nothing else can use it yet)."""
+        with self.ctx.store.read() as s:
+            net = s.get(Network, network_id)
+        if net is not None:
+            self._remove_l2(net)
+        with self.ctx.store.write() as s:
+            row = s.get(Network, network_id)
+            if row is not None:
+                self._drop_rows(s, row)
+                record_event(s, "network", row.id, row.name, "create rolled back")
+            op.finish(s, "rolled_back")
 
     def _check_free(self, s: Session, net: Network) -> None:
         same = s.exec(
@@ -273,6 +295,12 @@ class NetworkService:
         elif iface:
             agent.ensure_uplink(net.bridge, iface)
 
+    def ensure_l2_of(self, network_id: str) -> None:
+        with self.ctx.store.read() as s:
+            net = s.get(Network, network_id)
+        if net is not None:
+            self.ensure_l2(net)
+
     def _remove_l2(self, net: Network) -> None:
         agent = self.ctx.net
         agent.remove_dhcp(netnames.dhcp_netns(net.id), netnames.dhcp_veth_bridge(net.id))
@@ -315,8 +343,13 @@ class NetworkService:
         return net
 
     def delete_network(self, ref: str) -> Network:
-        with self.ctx.store.write() as s:
+        with self.ctx.store.read() as s:
             net = self._own(s, self.find_network(s, ref), "network")
+
+        def allocate(s: Session) -> None:
+            row = s.get(Network, net.id)
+            if row is None:
+                raise NotFound(f"network {net.name} was deleted meanwhile")
             busy = s.exec(
                 select(Port).where(Port.network_id == net.id, Port.device_owner != DHCP_OWNER)
             ).all()
@@ -326,15 +359,65 @@ class NetworkService:
                     f"network {net.name} still has {len(busy)} port(s) in use ({what})",
                     "delete its servers, router interfaces and ports first",
                 )
-            for port in s.exec(select(Port).where(Port.network_id == net.id)):
-                self._drop_port(s, port)
-            for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id)):
-                s.delete(sub)
-            s.flush()
-            s.delete(net)
+            self._drop_rows(s, row)
             record_event(s, "network", net.id, net.name, "deleted")
-        self._remove_l2(net)
+
+        # The rows go first; the devices follow, and recovery finishes them from `detail`.
+        detail = {"name": net.name, "type": net.provider_network_type, "bridge": net.bridge}
+        with self.journal.begin("network.delete", net.id, allocate, **detail) as op:
+            self.remove_network_devices(op, net.id, net.provider_network_type, net.bridge)
         return net
+
+    def remove_network_devices(
+        self, op: OperationHandle, network_id: str, kind: str, bridge: str
+    ) -> None:
+        """The steps of a delete after its rows went, by its own process or by recovery."""
+        agent = self.ctx.net
+        op.step("dhcp")
+        agent.remove_dhcp(netnames.dhcp_netns(network_id), netnames.dhcp_veth_bridge(network_id))
+        op.step("l2")
+        if kind == "vxlan":
+            agent.remove_link(netnames.vxlan(network_id))
+        elif kind == "vlan":
+            agent.remove_link(netnames.vlan(network_id))
+        agent.remove_bridge(bridge)
+        op.step("finish")
+        with self.ctx.store.write() as s:
+            op.finish(s)
+
+    def _converge(self, kind: str, allocate: Callable[[Session], Any]) -> Any:
+        """Journalled: `allocate` changes the store (a subnet or port row, addresses) in the
+        journal row's transaction; then the network's DHCP follows. Killed in between, the
+        next start re-syncs DHCP from the store (network_recovery.py): rolled forward."""
+        made: list[Any] = []
+        with self.journal.begin(kind, "", lambda s: made.append(allocate(s))) as op:
+            row = made[0]
+            op.step("dhcp", network_id=row.network_id, id=row.id, name=row.name)
+            try:
+                self.sync_dhcp(row.network_id)
+            except LabError:
+                # The store is right and stays so; DHCP catches up at the next change or
+                # `doctor --repair`, as before the journal.
+                with self.ctx.store.write() as s:
+                    op.finish(s)
+                raise
+            op.step("finish")
+            with self.ctx.store.write() as s:
+                op.finish(s)
+        return row
+
+    def recover(self) -> list[tuple[str, str, str]]:
+        from labcloud.services.network_recovery import recover
+
+        return recover(self)
+
+    def _drop_rows(self, s: Session, net: Network) -> None:
+        for port in s.exec(select(Port).where(Port.network_id == net.id)):
+            self._drop_port(s, port)
+        for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id)):
+            s.delete(sub)
+        s.flush()
+        s.delete(net)
 
     def _own(self, s: Session, row: Any, what: str) -> Any:
         if row.project_id != self.ctx.project.id:
@@ -392,7 +475,8 @@ class NetworkService:
         dns = [str(ipam.parse_address(d, "DNS server")) for d in dns_nameservers or []]
         routes = _check_routes(host_routes or [], net_range)
         try:
-            with self.ctx.store.write() as s:
+
+            def allocate(s: Session) -> Any:
                 net = self.find_network(s, network)
                 if net.project_id != self.ctx.project.id:
                     self._own(s, net, "network")
@@ -419,9 +503,11 @@ class NetworkService:
                 if enable_dhcp and ip_version == 4:
                     self._give_dhcp_address(s, net, sub)
                 record_event(s, "subnet", sub.id, name, f"created {sub.cidr} on {net.name}")
+                return sub
+
+            sub = self._converge("subnet.create", allocate)
         except IntegrityError:
             raise Conflict(f"network {network} already has a subnet named {name!r}") from None
-        self.sync_dhcp(sub.network_id)
         return sub
 
     def _give_dhcp_address(self, s: Session, net: Network, sub: Subnet) -> None:
@@ -452,7 +538,8 @@ class NetworkService:
         """dns_nameservers and host_routes replace the lists when given."""
         if name is not None:
             check_name(name, "subnet name")
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             sub = self._own(s, self.find_subnet(s, ref), "subnet")
             net_range = ipam.parse_cidr(sub.cidr)
             if name is not None:
@@ -482,7 +569,9 @@ class NetworkService:
                     self._take_dhcp_address(s, sub)
             sub.updated_at = utcnow()
             record_event(s, "subnet", sub.id, sub.name, "updated")
-        self.sync_dhcp(sub.network_id)
+            return sub
+
+        sub = self._converge("subnet.set", allocate)
         return sub
 
     def _take_dhcp_address(self, s: Session, sub: Subnet) -> None:
@@ -500,7 +589,7 @@ class NetworkService:
                     s.delete(port)
 
     def delete_subnet(self, ref: str) -> Subnet:
-        with self.ctx.store.write() as s:
+        def allocate(s: Session) -> Any:
             sub = self._own(s, self.find_subnet(s, ref), "subnet")
             used = s.exec(
                 select(Port)
@@ -519,7 +608,9 @@ class NetworkService:
             s.flush()
             s.delete(sub)
             record_event(s, "subnet", sub.id, sub.name, "deleted")
-        self.sync_dhcp(sub.network_id)
+            return sub
+
+        sub = self._converge("subnet.delete", allocate)
         return sub
 
     # -- ports ----------------------------------------------------------------------
@@ -561,7 +652,8 @@ class NetworkService:
         fixed_ips: [{"subnet": ref, "ip_address": ip}] (either key may be missing);
         none means one address from the first IPv4 (and IPv6) subnet with room.
         """
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             port = self.allocate_port(
                 s,
                 network,
@@ -573,8 +665,18 @@ class NetworkService:
                 port_security_enabled=port_security_enabled,
                 project_id=project_id,
             )
-        self.sync_dhcp(port.network_id)
+            return port
+
+        port = self._converge("port.create", allocate)
+        self._filter_follows(port)
         return port
+
+    def _filter_follows(self, port: Port) -> None:
+        """A port a server or a user plugs into (not a router's or DHCP's): its tap's filter
+        is loaded or dropped now, so a tap plugged into it is never unfiltered."""
+        if port.device_owner in ("", COMPUTE_OWNER):
+            for listener in self.port_listeners:
+                listener.port_updated(port.id)
 
     def allocate_port(
         self,
@@ -730,7 +832,8 @@ class NetworkService:
     ) -> Port:
         if name is not None:
             check_name(name, "port name")
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             port = self._own(s, self.find_port(s, ref), "port")
             if name is not None:
                 port.name = name
@@ -749,7 +852,9 @@ class NetworkService:
                     self._allocate_ip(s, port, sub, item.get("ip_address"))
             port.updated_at = utcnow()
             record_event(s, "port", port.id, port.name, "updated")
-        self.sync_dhcp(port.network_id)
+            return port
+
+        port = self._converge("port.set", allocate)
         if admin_state_up is not None:
             self.apply_port_state(port)
         # Bound or not (a probe may be plugged into an unbound port's tap), the filter
@@ -761,7 +866,8 @@ class NetworkService:
     def delete_port(self, ref: str, *, internal: bool = False) -> Port:
         """Delete a port and free its addresses. Without `internal` (the CLI), ports that a
         server, router or DHCP uses are refused, as in Neutron."""
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             port = self.find_port(s, ref) if not is_uuid(ref) else s.get(Port, ref)
             if port is None:
                 port = self.find_port(s, ref)
@@ -781,7 +887,10 @@ class NetworkService:
                     )
             self._drop_port(s, port)
             record_event(s, "port", port.id, port.name, "deleted")
-        self.sync_dhcp(port.network_id)
+            return port
+
+        port = self._converge("port.delete", allocate)
+        self._filter_follows(port)
         return port
 
     def apply_port_state(self, port: Port) -> None:
