@@ -23,6 +23,12 @@ from labcloud.errors import BackendError
 
 CALLS = {"spawn": 0, "sighup": 0}
 SUPERVISOR = "labcloud.backends.dhcp_supervisor"
+# Neutron's IPv6 address modes -> dnsmasq's dhcp-range modes (RA flags A, O, M).
+V6_RANGE_MODES = {
+    "slaac": "ra-only",  # A: the guest forms its address; no DHCPv6
+    "dhcpv6-stateless": "ra-stateless",  # A and O: SLAAC, other config by DHCPv6
+    "dhcpv6-stateful": "static",  # M: addresses by DHCPv6, from the hosts file
+}
 
 
 class Dnsmasq:
@@ -109,7 +115,9 @@ class Dnsmasq:
         stale = set()
         for line in self._leases():
             fields = line.split()
-            if len(fields) >= 3 and (fields[1].lower(), fields[2]) not in wanted:
+            # IPv4 lines only (expiry MAC IP ...): IPv6 ones name an IAID, not a MAC.
+            v4 = len(fields) >= 3 and ":" not in fields[2] and fields[1].count(":") == 5
+            if v4 and (fields[1].lower(), fields[2]) not in wanted:
                 stale.add(line)
         return stale
 
@@ -135,6 +143,7 @@ class Dnsmasq:
             f"dhcp-hostsfile={self.hosts}",
             f"dhcp-optsfile={self.opts}",
         ]
+        ipv6 = False
         for sub in subnets:
             net = ipaddress.ip_network(str(sub["cidr"]))
             lease = f"{sub.get('lease', 86400)}s"
@@ -144,10 +153,18 @@ class Dnsmasq:
                     f"{net.netmask},{lease}"
                 )
             else:
+                ipv6 = True
+                mode = V6_RANGE_MODES[str(sub.get("mode") or "dhcpv6-stateful")]
                 lines.append(
-                    f"dhcp-range=set:{sub['tag']},{net.network_address},static,"
+                    f"dhcp-range=set:{sub['tag']},{net.network_address},{mode},"
                     f"{net.prefixlen},{lease}"
                 )
+        if ipv6:
+            # dnsmasq sends the router advertisements (flags from each range's mode), every
+            # 10 s and on solicitation; router lifetime 0: this namespace routes nothing.
+            mtu = next((s.get("mtu") for s in subnets if s.get("mtu")), None)
+            lines.append("enable-ra")
+            lines.append(f"ra-param={iface}," + (f"mtu:{mtu}," if mtu else "") + "10,0")
         return "\n".join(lines) + "\n"
 
     def _start(self) -> None:
@@ -215,11 +232,13 @@ def _tail(path: Path, lines: int) -> str:
 
 
 def _hosts_text(hosts: list[dict[str, str]]) -> str:
-    lines = []
+    """One line per MAC with all its addresses (IPv6 in brackets), as dnsmasq wants."""
+    by_mac: dict[str, tuple[list[str], str]] = {}
     for h in hosts:
         ip = h["ip"]
-        addr = f"[{ip}]" if ":" in ip else ip
-        lines.append(f"{h['mac']},{addr},{h['hostname']}")
+        addrs, _name = by_mac.setdefault(h["mac"], ([], h["hostname"]))
+        addrs.append(f"[{ip}]" if ":" in ip else ip)
+    lines = [f"{mac},{','.join(addrs)},{name}" for mac, (addrs, name) in by_mac.items()]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -227,6 +246,10 @@ def _opts_text(subnets: list[dict[str, object]]) -> str:
     lines = []
     for sub in subnets:
         if int(str(sub.get("ip_version", 4))) != 4:
+            dns6 = list(sub.get("dns") or [])  # type: ignore[call-overload]
+            if dns6:
+                servers = ",".join(f"[{d}]" for d in dns6)
+                lines.append(f"tag:{sub['tag']},option6:dns-server,{servers}")
             continue
         tag = sub["tag"]
         gateway = sub.get("gateway")

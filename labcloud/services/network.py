@@ -458,11 +458,14 @@ class NetworkService:
         dns_nameservers: list[str] | None = None,
         host_routes: list[dict[str, str]] | None = None,
         enable_dhcp: bool = True,
+        ipv6_ra_mode: str | None = None,
+        ipv6_address_mode: str | None = None,
     ) -> Subnet:
         check_name(name, "subnet name")
         if ip_version not in (4, 6):
             raise UsageError(f"IP version {ip_version} is not 4 or 6")
         net_range = ipam.parse_cidr(cidr, ip_version)
+        ipam.check_ipv6_modes(net_range, ipv6_ra_mode, ipv6_address_mode)
         if gateway == "auto":
             gw = ipam.host_range(net_range)[0]
         else:
@@ -497,10 +500,12 @@ class NetworkService:
                     dns_nameservers=json.dumps(dns),
                     host_routes=json.dumps(routes),
                     enable_dhcp=enable_dhcp,
+                    ipv6_ra_mode=ipv6_ra_mode,
+                    ipv6_address_mode=ipv6_address_mode,
                 )
                 s.add(sub)
                 s.flush()
-                if enable_dhcp and ip_version == 4:
+                if _served(sub):
                     self._give_dhcp_address(s, net, sub)
                 record_event(s, "subnet", sub.id, name, f"created {sub.cidr} on {net.name}")
                 return sub
@@ -563,7 +568,7 @@ class NetworkService:
                 sub.enable_dhcp = enable_dhcp
                 net = s.get(Network, sub.network_id)
                 assert net is not None
-                if enable_dhcp and sub.ip_version == 4:
+                if _served(sub):
                     self._give_dhcp_address(s, net, sub)
                 elif not enable_dhcp:
                     self._take_dhcp_address(s, sub)
@@ -794,6 +799,12 @@ class NetworkService:
         )
 
     def _try_allocate(self, s: Session, port: Port, sub: Subnet) -> bool:
+        if sub.ipv6_address_mode in ipam.EUI64_MODES:
+            # The guest forms this address itself from the prefix and its MAC.
+            addr = str(ipam.eui64(ipam.parse_cidr(sub.cidr), port.mac_address))
+            s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=addr))
+            s.flush()
+            return True
         used = set(s.exec(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == sub.id)))
         addr = ipam.next_free(ipam.pools_from_json(json.loads(sub.allocation_pools)), used)
         if addr is None:
@@ -810,6 +821,11 @@ class NetworkService:
                     "widen the allocation pool or delete unused ports",
                 )
             return
+        if sub.ipv6_address_mode in ipam.EUI64_MODES:
+            raise UsageError(
+                f"subnet {sub.name} uses {sub.ipv6_address_mode}: its addresses come from MACs",
+                "leave out ip-address= for this subnet",
+            )
         addr = str(ipam.check_fixed(ipam.parse_cidr(sub.cidr), address))
         holder = s.exec(
             select(IPAllocation).where(
@@ -964,7 +980,7 @@ class NetworkService:
             subnets = [
                 sub
                 for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id))
-                if sub.enable_dhcp and sub.ip_version == 4
+                if _served(sub)
             ]
             if not subnets:
                 return None
@@ -978,6 +994,9 @@ class NetworkService:
                 sub = by_id.get(fixed["subnet_id"])
                 if sub is None:
                     continue
+                slaac = sub.ip_version == 6 and _v6_mode(sub) != "dhcpv6-stateful"
+                if slaac and port.device_owner != DHCP_OWNER:
+                    continue  # SLAAC: the guest forms the address, no DHCPv6 lease
                 if port.device_owner == DHCP_OWNER:
                     addresses.append(f"{fixed['ip_address']}/{sub.cidr.split('/')[1]}")
                 elif port.device_owner != "network:floatingip":  # no NIC asks for these
@@ -985,7 +1004,8 @@ class NetworkService:
                         {
                             "mac": port.mac_address,
                             "ip": fixed["ip_address"],
-                            "hostname": "host-" + fixed["ip_address"].replace(".", "-"),
+                            "hostname": "host-"
+                            + fixed["ip_address"].replace(".", "-").replace(":", "-"),
                         }
                     )
         return {
@@ -1004,6 +1024,7 @@ class NetworkService:
                     "dns": json.loads(sub.dns_nameservers),
                     "routes": json.loads(sub.host_routes),
                     "mtu": net.mtu,
+                    "mode": _v6_mode(sub),
                 }
                 for i, sub in enumerate(subnets)
             ],
@@ -1028,6 +1049,18 @@ class NetworkService:
         from labcloud.services.topology import build_topology
 
         return build_topology(self)
+
+
+def _served(sub: Subnet) -> bool:
+    """Whether the network's dnsmasq serves the subnet: IPv4 with DHCP on, or IPv6 with an
+    RA/address mode (then dnsmasq sends the router advertisements too)."""
+    if not sub.enable_dhcp:
+        return False
+    return sub.ip_version == 4 or bool(sub.ipv6_address_mode or sub.ipv6_ra_mode)
+
+
+def _v6_mode(sub: Subnet) -> str | None:
+    return sub.ipv6_address_mode or sub.ipv6_ra_mode if sub.ip_version == 6 else None
 
 
 def _find(s: Session, model: Any, ref: str, what: str, scope: Any) -> Any:
