@@ -15,7 +15,7 @@ from labcloud.db.store import Store
 from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
 from labcloud.services.context import ServiceContext
-from labcloud.services.doctor import DoctorService
+from labcloud.services.doctor import DoctorService, Finding
 from labcloud.services.flavors import FlavorService
 from labcloud.services.floating_ips import FloatingIPService
 from labcloud.services.identity import IdentityService
@@ -205,7 +205,16 @@ class Lab:
         doctor.checks.append(self.network.doctor_check)
         # After the network's (bridges first): router namespaces and labcloud's nft tables.
         doctor.checks += [self.routers.doctor_check, self.security_groups.doctor_check]
+        doctor.checks.append(self._recovered_network_operations)
         return doctor
+
+    def _recovered_network_operations(self, repair: bool) -> list[Finding]:
+        """What this process's start finished or rolled back, as compute's is reported."""
+        done = self.network.recovered_at_start + self.routers.recovered_at_start
+        return [
+            Finding("interrupted-operation", name, f"{kind}: {outcome}", True)
+            for kind, name, outcome in done
+        ]
 
     def init(self) -> dict[str, int]:
         """Create the state and seed it from lab.toml. Safe to run again."""

@@ -37,7 +37,13 @@ def events(lab: Node) -> str:
 def test_network_create_killed_at_each_step(lab: Node, step: str) -> None:
     bridges = {n for n in links(lab) if n.startswith("lcbr-")}
     labcloud_killed_at(lab, f"network.create:{step}", "network", "create", NET)
-    names = network_names(lab)  # this start recovers
+    # The next start recovers, and its doctor says what it did.
+    found = json.loads(lab.labcloud("doctor", "-f", "json").stdout)
+    outcome = "finished" if step == "finish" else "rolled back"
+    assert [(f["Kind"], f["Resource"], f["Detail"]) for f in found] == [
+        ("interrupted-operation", NET, f"network.create: {outcome}")
+    ]
+    names = network_names(lab)
     if step == "finish":  # the bridge was made: the create is finished, not undone
         net = js(lab, "network", "show", NET)
         assert net["status"] == "ACTIVE" and net["bridge"] in links(lab)
