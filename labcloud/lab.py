@@ -162,7 +162,9 @@ class Lab:
 
     @cached_property
     def floating_ips(self) -> FloatingIPService:
-        return FloatingIPService(self.ctx, self.network, self.routers)
+        fips = FloatingIPService(self.ctx, self.network, self.routers)
+        fips.recovered_at_start = fips.recover()
+        return fips
 
     def _volume_backend(self, name: str) -> VolumeBackend:
         cfg = self.config.volume_backends[name]
@@ -210,7 +212,11 @@ class Lab:
 
     def _recovered_network_operations(self, repair: bool) -> list[Finding]:
         """What this process's start finished or rolled back, as compute's is reported."""
-        done = self.network.recovered_at_start + self.routers.recovered_at_start
+        done = [
+            *self.network.recovered_at_start,
+            *self.routers.recovered_at_start,
+            *self.floating_ips.recovered_at_start,
+        ]
         return [
             Finding("interrupted-operation", name, f"{kind}: {outcome}", True)
             for kind, name, outcome in done

@@ -673,15 +673,7 @@ class NetworkService:
             return port
 
         port = self._converge("port.create", allocate)
-        self._filter_follows(port)
         return port
-
-    def _filter_follows(self, port: Port) -> None:
-        """A port a server or a user plugs into (not a router's or DHCP's): its tap's filter
-        is loaded or dropped now, so a tap plugged into it is never unfiltered."""
-        if port.device_owner in ("", COMPUTE_OWNER):
-            for listener in self.port_listeners:
-                listener.port_updated(port.id)
 
     def allocate_port(
         self,
@@ -906,7 +898,6 @@ class NetworkService:
             return port
 
         port = self._converge("port.delete", allocate)
-        self._filter_follows(port)
         return port
 
     def apply_port_state(self, port: Port) -> None:

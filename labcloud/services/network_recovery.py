@@ -58,8 +58,8 @@ def _one(
     network_id = d.get("network_id")
     if network_id:
         svc.sync_dhcp(network_id)
-    if kind.startswith("port.") and d.get("id"):
-        for listener in svc.port_listeners:  # the security group filter follows too
+    if kind == "port.set" and d.get("id"):
+        for listener in svc.port_listeners:  # port security may have changed
             listener.port_updated(d["id"])
     with svc.ctx.store.write() as s:
         handle.finish(s)

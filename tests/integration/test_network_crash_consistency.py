@@ -1,16 +1,17 @@
 """Kill a real `labcloud` with SIGKILL at every journalled step of network create and delete,
-a port create and a router's `add subnet`. The next start (any command) finishes the
-operation or rolls it back: no bridge, namespace, dnsmasq or row is left half-made, and
-`doctor` finds nothing to repair."""
+a port create, a router's `add subnet`, and floating IP create and delete. The next start
+(any command) finishes the operation or rolls it back: no bridge, namespace, dnsmasq, port
+or row is left half-made, and `doctor` finds nothing to repair."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from tests.harness import Node
-from tests.integration.l3_helpers import js
+from tests.integration.l3_helpers import js, make_net
 from tests.integration.test_crash_consistency import labcloud_killed_at
 from tests.integration.test_network import dhcp_lease, dhcp_pids, links
 
@@ -133,3 +134,40 @@ def test_router_add_subnet_killed_at_each_step(lab: Node, step: str) -> None:
         lab.labcloud("router", "delete", "crash-router", check=False)
         lab.labcloud("network", "delete", NET, check=False)
     assert namespace not in netns_names(lab)
+
+
+@pytest.fixture
+def external(lab: Node) -> Iterator[str]:
+    make_net(lab, "crash-ext", "198.51.100.0/24", "--no-dhcp", external=True)
+    yield "crash-ext"
+    for fip in lab.labcloud("floating", "ip", "list", "-f", "value", "-c", "ID").stdout.split():
+        lab.labcloud("floating", "ip", "delete", fip, check=False)
+    lab.labcloud("network", "delete", "crash-ext", check=False)
+
+
+def floating_ports(lab: Node) -> list[str]:
+    rows = json.loads(lab.labcloud("port", "list", "--network", "crash-ext", "-f", "json").stdout)
+    return [r["ID"] for r in rows]
+
+
+@pytest.mark.parametrize("step", ["port", "record"])
+def test_floating_ip_create_killed_at_each_step_is_rolled_back(
+    lab: Node, external: str, step: str
+) -> None:
+    labcloud_killed_at(lab, f"floating_ip.create:{step}", "floating", "ip", "create", external)
+    listed = lab.labcloud("floating", "ip", "list", "-f", "json").stdout  # this start recovers
+    assert json.loads(listed) == []
+    assert floating_ports(lab) == []  # the port that held the address is gone too
+    assert_doctor_is_happy(lab)
+
+
+@pytest.mark.parametrize("step", ["disassociate", "port", "finish"])
+def test_floating_ip_delete_killed_at_each_step_is_finished(
+    lab: Node, external: str, step: str
+) -> None:
+    fip = js(lab, "floating", "ip", "create", external)
+    address = str(fip["floating_ip_address"])
+    labcloud_killed_at(lab, f"floating_ip.delete:{step}", "floating", "ip", "delete", address)
+    assert json.loads(lab.labcloud("floating", "ip", "list", "-f", "json").stdout) == []
+    assert floating_ports(lab) == []
+    assert_doctor_is_happy(lab)
