@@ -401,7 +401,6 @@ class NetworkService:
                 with self.ctx.store.write() as s:
                     op.finish(s)
                 raise
-            op.step("finish")
             with self.ctx.store.write() as s:
                 op.finish(s)
         return row
