@@ -3,7 +3,8 @@
 It hands out only the addresses the network service allocated: the ranges are `static`,
 and each port's MAC is mapped to its IP in a hosts file. A port change rewrites the
 hosts and options files and sends SIGHUP; a changed range (a new subnet) restarts it.
-Its pidfile, leases and log live under state_dir/dhcp/<netns>/.
+It runs under its own supervisor process (dhcp_supervisor.py), which starts it again when
+it dies. Pidfiles, leases and log live under state_dir/dhcp/<netns>/.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipaddress
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +22,13 @@ from pathlib import Path
 from labcloud.errors import BackendError
 
 CALLS = {"spawn": 0, "sighup": 0}
+SUPERVISOR = "labcloud.backends.dhcp_supervisor"
+# Neutron's IPv6 address modes -> dnsmasq's dhcp-range modes (RA flags A, O, M).
+V6_RANGE_MODES = {
+    "slaac": "ra-only",  # A: the guest forms its address; no DHCPv6
+    "dhcpv6-stateless": "ra-stateless",  # A and O: SLAAC, other config by DHCPv6
+    "dhcpv6-stateful": "static",  # M: addresses by DHCPv6, from the hosts file
+}
 
 
 class Dnsmasq:
@@ -32,6 +41,7 @@ class Dnsmasq:
         self.pidfile = self.dir / "dnsmasq.pid"
         self.leases = self.dir / "leases"
         self.log = self.dir / "dnsmasq.log"
+        self.supervisor_pidfile = self.dir / "supervisor.pid"
 
     # -- state ----------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -47,10 +57,27 @@ class Dnsmasq:
             return None
         return pid
 
+    def supervisor_pid(self) -> int | None:
+        """The supervisor's PID, checked against /proc like dnsmasq's."""
+        try:
+            pid = int(self.supervisor_pidfile.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        if SUPERVISOR.encode() not in cmdline or self.netns.encode() not in cmdline:
+            return None
+        return pid
+
     def status(self) -> dict[str, object]:
-        pid = self.pid()
+        pid, sup = self.pid(), self.supervisor_pid()
         hosts = self.hosts.read_text().splitlines() if self.hosts.exists() else []
-        return {"running": pid is not None, "pid": pid, "hosts": len(hosts)}
+        return {
+            "running": pid is not None,
+            "pid": pid,
+            "supervised": sup is not None,
+            "supervisor_pid": sup,
+            "hosts": len(hosts),
+        }
 
     # -- apply ----------------------------------------------------------------------
     def apply(self, iface: str, subnets: list[dict[str, object]], hosts: list[dict[str, str]]):
@@ -63,7 +90,9 @@ class Dnsmasq:
         # A lease whose port is gone would keep its address from the next port that gets
         # it (Neutron runs dhcp_release); here the lease file is pruned while dnsmasq is down.
         stale = self._stale_leases(hosts)
-        if pid is not None and (conf_changed or stale):
+        # A dnsmasq without its supervisor (it died) is started again under a new one.
+        unsupervised = self.supervisor_pid() is None
+        if pid is None or conf_changed or stale or unsupervised:
             self.stop()
             pid = None
         if stale:
@@ -86,7 +115,9 @@ class Dnsmasq:
         stale = set()
         for line in self._leases():
             fields = line.split()
-            if len(fields) >= 3 and (fields[1].lower(), fields[2]) not in wanted:
+            # IPv4 lines only (expiry MAC IP ...): IPv6 ones name an IAID, not a MAC.
+            v4 = len(fields) >= 3 and ":" not in fields[2] and fields[1].count(":") == 5
+            if v4 and (fields[1].lower(), fields[2]) not in wanted:
                 stale.add(line)
         return stale
 
@@ -112,6 +143,7 @@ class Dnsmasq:
             f"dhcp-hostsfile={self.hosts}",
             f"dhcp-optsfile={self.opts}",
         ]
+        ipv6 = False
         for sub in subnets:
             net = ipaddress.ip_network(str(sub["cidr"]))
             lease = f"{sub.get('lease', 86400)}s"
@@ -121,68 +153,92 @@ class Dnsmasq:
                     f"{net.netmask},{lease}"
                 )
             else:
+                ipv6 = True
+                mode = V6_RANGE_MODES[str(sub.get("mode") or "dhcpv6-stateful")]
                 lines.append(
-                    f"dhcp-range=set:{sub['tag']},{net.network_address},static,"
+                    f"dhcp-range=set:{sub['tag']},{net.network_address},{mode},"
                     f"{net.prefixlen},{lease}"
                 )
+        if ipv6:
+            # dnsmasq sends the router advertisements (flags from each range's mode), every
+            # 10 s and on solicitation; router lifetime 0: this namespace routes nothing.
+            mtu = next((s.get("mtu") for s in subnets if s.get("mtu")), None)
+            lines.append("enable-ra")
+            lines.append(f"ra-param={iface}," + (f"mtu:{mtu}," if mtu else "") + "10,0")
         return "\n".join(lines) + "\n"
 
     def _start(self) -> None:
         CALLS["spawn"] += 1
+        argv = [sys.executable, "-m", SUPERVISOR, self.netns, str(self.conf)]
+        argv += [str(self.supervisor_pidfile), str(self.log)]
         try:
-            proc = subprocess.run(
-                ["ip", "netns", "exec", self.netns, "dnsmasq", f"--conf-file={self.conf}"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
+            # The supervisor detaches at once (double fork): this waits for its first fork only.
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         except FileNotFoundError:
-            raise BackendError("cannot start DHCP: dnsmasq is not installed") from None
+            raise BackendError(
+                "cannot start DHCP: no Python interpreter for its supervisor"
+            ) from None
         if proc.returncode != 0:
-            err = " ".join(proc.stderr.split())[:300]
-            raise BackendError(f"cannot start dnsmasq in {self.netns}: {err}")
-        # dnsmasq forks and writes its pidfile; wait briefly for it.
-        for _ in range(50):
+            err = " ".join(proc.stderr.split())[-300:]
+            raise BackendError(f"cannot start the DHCP supervisor in {self.netns}: {err}")
+        for _ in range(100):
             if self.pid() is not None:
                 return
             time.sleep(0.05)
-        raise BackendError(f"dnsmasq in {self.netns} did not start; see {self.log}")
+        self.stop()
+        tail = " ".join(_tail(self.log, 3).split())[-300:]
+        raise BackendError(f"dnsmasq in {self.netns} did not start: {tail or 'no log'}")
 
     def stop(self) -> None:
-        pid = self.pid()
-        if pid is None:
-            return
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            return
-        try:
-            signal.pidfd_send_signal(fd, signal.SIGTERM)
-            for _ in range(100):
-                if self.pid() is None or not Path(f"/proc/{pid}").exists():
-                    return
-                time.sleep(0.05)
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        finally:
-            os.close(fd)
+        """Stop the supervisor (which stops its dnsmasq), then any dnsmasq left over."""
+        _terminate(self.supervisor_pid(), self.supervisor_pid)
+        _terminate(self.pid(), self.pid)
 
     def remove(self) -> None:
         self.stop()
-        for path in (self.conf, self.hosts, self.opts, self.pidfile, self.leases, self.log):
+        paths = (self.conf, self.hosts, self.opts, self.pidfile, self.leases, self.log)
+        for path in (*paths, self.supervisor_pidfile):
             path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.dir.rmdir()
 
 
+def _terminate(pid: int | None, still: object) -> None:
+    """SIGTERM, wait up to 5 s, then SIGKILL; through a pidfd so a recycled PID is safe."""
+    if pid is None:
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+        for _ in range(100):
+            if still() is None or not Path(f"/proc/{pid}").exists():  # type: ignore[operator]
+                return
+            time.sleep(0.05)
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def _hosts_text(hosts: list[dict[str, str]]) -> str:
-    lines = []
+    """One line per MAC with all its addresses (IPv6 in brackets), as dnsmasq wants."""
+    by_mac: dict[str, tuple[list[str], str]] = {}
     for h in hosts:
         ip = h["ip"]
-        addr = f"[{ip}]" if ":" in ip else ip
-        lines.append(f"{h['mac']},{addr},{h['hostname']}")
+        addrs, _name = by_mac.setdefault(h["mac"], ([], h["hostname"]))
+        addrs.append(f"[{ip}]" if ":" in ip else ip)
+    lines = [f"{mac},{','.join(addrs)},{name}" for mac, (addrs, name) in by_mac.items()]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -190,6 +246,10 @@ def _opts_text(subnets: list[dict[str, object]]) -> str:
     lines = []
     for sub in subnets:
         if int(str(sub.get("ip_version", 4))) != 4:
+            dns6 = list(sub.get("dns") or [])  # type: ignore[call-overload]
+            if dns6:
+                servers = ",".join(f"[{d}]" for d in dns6)
+                lines.append(f"tag:{sub['tag']},option6:dns-server,{servers}")
             continue
         tag = sub["tag"]
         gateway = sub.get("gateway")

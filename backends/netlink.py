@@ -93,7 +93,7 @@ def link_exists(name: str, netns: str | None = None) -> bool:
         return _index(ip, name) is not None
 
 
-def ensure_bridge(name: str, mtu: int) -> None:
+def ensure_bridge(name: str, mtu: int, up: bool = True) -> None:
     _ours(name)
     with ipr() as ip:
         if _index(ip, name) is None:
@@ -104,7 +104,21 @@ def ensure_bridge(name: str, mtu: int) -> None:
                 if exc.code != errno.EEXIST:
                     raise _fail(f"create bridge {name}", exc) from None
         idx = _index(ip, name)
-        ip.link("set", index=idx, mtu=mtu, state="up")
+        ip.link("set", index=idx, mtu=mtu, state="up" if up else "down")
+
+
+def set_link_up(name: str, up: bool, netns: str | None = None) -> bool:
+    """Bring one of our links up or down (admin state); False when it does not exist."""
+    _ours(name)
+    with ipr(netns) as ip:
+        idx = _index(ip, name)
+        if idx is None:
+            return False
+        try:
+            ip.link("set", index=idx, state="up" if up else "down")
+        except NetlinkError as exc:
+            raise _fail(f"set {name} {'up' if up else 'down'}", exc) from None
+        return True
 
 
 def remove_link(name: str, netns: str | None = None) -> None:

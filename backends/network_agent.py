@@ -26,8 +26,11 @@ class LocalNetworkAgent:
             "vlan": netlink.has_vlan(),
         }
 
-    def ensure_bridge(self, bridge: str, mtu: int) -> None:
-        netlink.ensure_bridge(bridge, mtu)
+    def ensure_bridge(self, bridge: str, mtu: int, up: bool = True) -> None:
+        netlink.ensure_bridge(bridge, mtu, up)
+
+    def set_link_up(self, name: str, up: bool) -> bool:
+        return netlink.set_link_up(name, up)
 
     def remove_bridge(self, bridge: str) -> None:
         netlink.remove_link(bridge)

@@ -15,7 +15,7 @@ from labcloud.db.store import Store
 from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
 from labcloud.services.context import ServiceContext
-from labcloud.services.doctor import DoctorService
+from labcloud.services.doctor import DoctorService, Finding
 from labcloud.services.flavors import FlavorService
 from labcloud.services.floating_ips import FloatingIPService
 from labcloud.services.identity import IdentityService
@@ -155,6 +155,8 @@ class Lab:
         network.topology_contributors.append(
             lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
         )
+        # Interrupted network, subnet and port operations are finished or rolled back.
+        network.recovered_at_start = network.recover()
         return network
 
     @cached_property
@@ -169,11 +171,16 @@ class Lab:
 
     @cached_property
     def routers(self) -> RouterService:
-        return RouterService(self.ctx, self.network, lambda: self.l3_agent)
+        routers = RouterService(self.ctx, self.network, lambda: self.l3_agent)
+        # Interrupted router operations are finished or rolled back, as compute's are.
+        routers.recovered_at_start = routers.recover()
+        return routers
 
     @cached_property
     def floating_ips(self) -> FloatingIPService:
-        return FloatingIPService(self.ctx, self.network, self.routers)
+        fips = FloatingIPService(self.ctx, self.network, self.routers)
+        fips.recovered_at_start = fips.recover()
+        return fips
 
     def _volume_backend(self, name: str) -> VolumeBackend:
         cfg = self.config.volume_backends[name]
@@ -221,7 +228,20 @@ class Lab:
         doctor.checks.append(self.network.doctor_check)
         # After the network's (bridges first): router namespaces and labcloud's nft tables.
         doctor.checks += [self.routers.doctor_check, self.security_groups.doctor_check]
+        doctor.checks.append(self._recovered_network_operations)
         return doctor
+
+    def _recovered_network_operations(self, repair: bool) -> list[Finding]:
+        """What this process's start finished or rolled back, as compute's is reported."""
+        done = [
+            *self.network.recovered_at_start,
+            *self.routers.recovered_at_start,
+            *self.floating_ips.recovered_at_start,
+        ]
+        return [
+            Finding("interrupted-operation", name, f"{kind}: {outcome}", True)
+            for kind, name, outcome in done
+        ]
 
     def init(self) -> dict[str, int]:
         """Create the state and seed it from lab.toml. Safe to run again."""

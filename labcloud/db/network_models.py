@@ -42,6 +42,9 @@ class Subnet(Resource, table=True):
     dns_nameservers: str = "[]"  # JSON list of addresses
     host_routes: str = "[]"  # JSON list of {"destination", "nexthop"}
     enable_dhcp: bool = True
+    # IPv6 only, in Neutron's words: slaac | dhcpv6-stateful | dhcpv6-stateless (or None).
+    ipv6_ra_mode: str | None = Field(default=None, max_length=32)
+    ipv6_address_mode: str | None = Field(default=None, max_length=32)
 
 
 class Port(Resource, table=True):

@@ -179,7 +179,7 @@ class ComputeService:
                     )
                     op.step("start")
                     report("starting the domain")
-                    self.ctx.hypervisor.start(server_id)
+                    self._start_domain(server_id)
                     op.step("finish")
                     report("recording ACTIVE")
                     finished = self._finish_create(op, server_id, name, "ACTIVE")
@@ -425,9 +425,18 @@ class ComputeService:
     @writes
     def start(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("start", ref)
-        self.ctx.hypervisor.start(server.id)
+        self._start_domain(server.id)
         self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "started")
+
+    def _start_domain(self, server_id: str) -> None:
+        """Start the domain, then let parts fix what libvirt resets on start (libvirt brings
+        every tap up; a disabled port's tap must stay down)."""
+        self.ctx.hypervisor.start(server_id)
+        for part in self.parts:
+            started = getattr(part, "started", None)
+            if started is not None:
+                started(server_id)
 
     @writes
     def stop(self, ref: str, timeout: float | None = None) -> Server:
@@ -457,7 +466,7 @@ class ComputeService:
         """Soft: a clean shutdown then start. Hard: power off then start."""
         server = self._ready_for("reboot", ref)
         self._shutdown(server.id, 0 if hard else timeout)
-        self.ctx.hypervisor.start(server.id)
+        self._start_domain(server.id)
         self.ctx.hypervisor.wait_for(server.id, {"running"}, 60)
         return self._settle(server.id, "hard rebooted" if hard else "rebooted")
 
@@ -483,7 +492,7 @@ class ComputeService:
     @writes
     def resume(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("resume", ref)
-        self.ctx.hypervisor.start(server.id)  # restores the managed-save image
+        self._start_domain(server.id)  # restores the managed-save image
         self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "resumed")
 

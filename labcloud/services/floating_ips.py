@@ -4,10 +4,14 @@ The address is held by a network:floatingip port on the external network (so no 
 gets it). Associated, it lives as a /32 on the gateway leg of the router that connects the
 external network with the server's subnet, with DNAT in and SNAT out in that router's
 namespace.
+
+Create, delete, associate and disassociate are journalled; floating_ip_recovery.py
+finishes or rolls back what a killed process left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from typing import Any
 
@@ -20,6 +24,7 @@ from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import is_uuid, new_uuid
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
+from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.quotas import charge
 from labcloud.services.routers import INTERFACE, RouterService
 
@@ -33,6 +38,8 @@ class FloatingIPService:
         self.ctx = ctx
         self.network = network
         self.routers = routers
+        self.journal = Journal(ctx.store, ctx.state_dir / "locks")
+        self.recovered_at_start: list[tuple[str, str, str]] = []
 
     def _find(self, s: Session, ref: str) -> FloatingIP:
         query = select(FloatingIP).where(FloatingIP.project_id == self.ctx.project.id)
@@ -90,43 +97,76 @@ class FloatingIPService:
         if address is not None:
             fixed["ip_address"] = str(ipaddress.IPv4Address(address))
         fip_id = new_uuid()
-        port = self.network.create_port(
-            network.id, fixed_ips=[fixed], device_owner=OWNER, device_id=fip_id
-        )
-        try:
-            with self.ctx.store.write() as s:
-                alloc = s.exec(select(IPAllocation).where(IPAllocation.port_id == port.id)).first()
-                assert alloc is not None
-                charge(self.ctx, s, self.ctx.project.id, floating_ips=1)
-                fip = FloatingIP(
-                    id=fip_id,
-                    name=alloc.ip_address,
-                    status="DOWN",
-                    project_id=self.ctx.project.id,
-                    floating_network_id=network.id,
-                    floating_ip_address=alloc.ip_address,
-                    floating_port_id=port.id,
-                )
-                s.add(fip)
-                record_event(s, "floating_ip", fip_id, fip.name, "created")
-        except BaseException:
-            self.network.delete_port(port.id, internal=True)
-            raise
+        detail = {"name": network.name}
+        with self.journal.begin("floating_ip.create", fip_id, lambda s: None, **detail) as op:
+            op.step("port")
+            port = self.network.create_port(
+                network.id, fixed_ips=[fixed], device_owner=OWNER, device_id=fip_id
+            )
+            op.step("record", port_id=port.id)
+            try:
+                with self.ctx.store.write() as s:
+                    q = select(IPAllocation).where(IPAllocation.port_id == port.id)
+                    alloc = s.exec(q).first()
+                    assert alloc is not None
+                    charge(self.ctx, s, self.ctx.project.id, floating_ips=1)
+                    fip = FloatingIP(
+                        id=fip_id,
+                        name=alloc.ip_address,
+                        status="DOWN",
+                        project_id=self.ctx.project.id,
+                        floating_network_id=network.id,
+                        floating_ip_address=alloc.ip_address,
+                        floating_port_id=port.id,
+                    )
+                    s.add(fip)
+                    record_event(s, "floating_ip", fip_id, fip.name, "created")
+                    op.finish(s)  # the row and the end of the operation: one transaction
+            except BaseException:
+                self.undo_create(op, fip_id)
+                raise
         return fip
+
+    def undo_create(self, op: OperationHandle, fip_id: str) -> None:
+        """A create that never wrote its row: its address-holding port goes."""
+        with self.ctx.store.read() as s:
+            ports = [p.id for p in s.exec(select(Port).where(Port.device_id == fip_id))]
+        for port_id in ports:
+            self.network.delete_port(port_id, internal=True)
+        with self.ctx.store.write() as s:
+            op.finish(s, "rolled_back")
 
     @writes
     def delete(self, ref: str) -> FloatingIP:
         with self.ctx.store.read() as s:
             fip = self._find(s, ref)
+        with self.journal.begin("floating_ip.delete", fip.id, lambda s: None, name=fip.name) as op:
+            self.delete_steps(op, fip.id)
+        return fip
+
+    def delete_steps(self, op: OperationHandle, fip_id: str) -> None:
+        """A delete, by its own process or by recovery (each step may run again)."""
+        with self.ctx.store.read() as s:
+            fip = s.get(FloatingIP, fip_id)
+        if fip is None:
+            with self.ctx.store.write() as s:
+                op.finish(s)
+            return
+        op.step("disassociate")
         if fip.router_id:
             self._disassociate(fip)
-        self.network.delete_port(fip.floating_port_id, internal=True)
+        op.step("port")
+        with self.ctx.store.read() as s:
+            port = s.get(Port, fip.floating_port_id)
+        if port is not None:
+            self.network.delete_port(port.id, internal=True)
+        op.step("finish")
         with self.ctx.store.write() as s:
             row = s.get(FloatingIP, fip.id)
             if row is not None:
                 s.delete(row)
             record_event(s, "floating_ip", fip.id, fip.name, "deleted")
-        return fip
+            op.finish(s)
 
     @writes
     def associate(self, server_ref: str, ref: str, fixed_ip: str | None = None) -> FloatingIP:
@@ -140,18 +180,29 @@ class FloatingIPService:
                 )
             port, address, subnet = self._fixed(s, server, fixed_ip)
             router = self._router_for(s, fip, subnet)
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> None:
             row = s.get(FloatingIP, fip.id)
-            assert row is not None
+            if row is None or row.port_id:
+                raise Conflict(f"floating IP {fip.floating_ip_address} changed meanwhile")
             row.port_id, row.fixed_ip_address, row.router_id = port.id, address, router.id
             row.status, row.updated_at = "ACTIVE", utcnow()
             record_event(s, "floating_ip", fip.id, fip.name, f"associated with {server.name}")
-        try:
-            self.routers.sync(router.id)
-        except BaseException:
-            self._clear(fip.id)
-            self.routers.sync(router.id)
-            raise
+
+        # The row first; the router's NAT follows (recovery re-syncs it from the store).
+        detail = {"name": fip.name, "router_id": router.id}
+        with self.journal.begin("floating_ip.associate", fip.id, allocate, **detail) as op:
+            op.step("sync")
+            try:
+                self.routers.sync(router.id)
+            except BaseException:
+                self._clear(fip.id)
+                self.routers.sync(router.id)
+                with self.ctx.store.write() as s:
+                    op.finish(s, "rolled_back")
+                raise
+            with self.ctx.store.write() as s:
+                op.finish(s)
         return self.get(fip.id)
 
     @writes
@@ -177,16 +228,32 @@ class FloatingIPService:
 
     def _disassociate(self, fip: FloatingIP) -> None:
         router_id = fip.router_id
-        self._clear(fip.id)
-        if router_id:
-            self.routers.sync(router_id)
+        detail = {"name": fip.name, "router_id": router_id}
+        with self.journal.begin(
+            "floating_ip.disassociate", fip.id, lambda s: self._clear_in(s, fip.id), **detail
+        ) as op:
+            op.step("sync")
+            if router_id:
+                with contextlib.suppress(NotFound):  # the router may be gone meanwhile
+                    self.routers.sync(router_id)
+            with self.ctx.store.write() as s:
+                op.finish(s)
+
+    def recover(self) -> list[tuple[str, str, str]]:
+        from labcloud.services.floating_ip_recovery import recover
+
+        return recover(self)
 
     def _clear(self, fip_id: str) -> None:
         with self.ctx.store.write() as s:
-            row = s.get(FloatingIP, fip_id)
-            if row is not None:
-                row.port_id = row.fixed_ip_address = row.router_id = None
-                row.status, row.updated_at = "DOWN", utcnow()
+            self._clear_in(s, fip_id)
+
+    @staticmethod
+    def _clear_in(s: Session, fip_id: str) -> None:
+        row = s.get(FloatingIP, fip_id)
+        if row is not None:
+            row.port_id = row.fixed_ip_address = row.router_id = None
+            row.status, row.updated_at = "DOWN", utcnow()
 
     @staticmethod
     def _fixed(s: Session, server: Server, fixed_ip: str | None) -> tuple[Port, str, Subnet]:

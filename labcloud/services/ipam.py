@@ -165,3 +165,34 @@ def check_fixed(net: IPNetwork, address: str) -> IPAddress:
     if addr.version != net.version or not first <= addr <= last:
         raise UsageError(f"address {address} is not a host address of subnet {net}")
     return addr
+
+
+# IPv6 address modes, in Neutron's words; the SLAAC ones derive each port's address from
+# its MAC (EUI-64), as the guest's kernel will.
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+EUI64_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def check_ipv6_modes(net: IPNetwork, ra_mode: str | None, address_mode: str | None) -> None:
+    for flag, mode in (("--ipv6-ra-mode", ra_mode), ("--ipv6-address-mode", address_mode)):
+        if mode is not None and mode not in IPV6_MODES:
+            raise UsageError(f"invalid {flag} {mode!r}", f"use one of {', '.join(IPV6_MODES)}")
+    if ra_mode is None and address_mode is None:
+        return
+    if net.version != 6:
+        raise UsageError("--ipv6-ra-mode and --ipv6-address-mode are for IPv6 subnets")
+    if ra_mode and address_mode and ra_mode != address_mode:
+        raise UsageError(
+            f"--ipv6-ra-mode {ra_mode} and --ipv6-address-mode {address_mode} disagree",
+            "give the same mode to both, or only one",
+        )
+    if (address_mode or ra_mode) in EUI64_MODES and net.prefixlen != 64:
+        raise UsageError(f"SLAAC needs a /64 prefix, not /{net.prefixlen}")
+
+
+def eui64(net: IPNetwork, mac: str) -> IPAddress:
+    """The address SLAAC forms from the prefix and the MAC (RFC 4291 modified EUI-64)."""
+    octets = bytearray(int(b, 16) for b in mac.split(":"))
+    octets[0] ^= 0x02
+    iid = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
+    return net.network_address + int.from_bytes(iid, "big")

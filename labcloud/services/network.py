@@ -28,6 +28,7 @@ from labcloud.names import check_name, is_uuid, new_uuid
 from labcloud.services import ipam, netnames
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, record_event
+from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.quotas import charge
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class PortListener(Protocol):
 
     def port_plugged(self, port_id: str) -> None: ...
     def port_unplugged(self, port_id: str) -> None: ...
+    def port_updated(self, port_id: str) -> None: ...  # e.g. port security turned on or off
 
 
 # (session, graph) -> None: adds routers, floating IPs, ... to `network topology`.
@@ -58,6 +60,9 @@ class NetworkService:
         self.ctx = ctx
         self.port_listeners: list[PortListener] = []
         self.topology_contributors: list[TopologyContributor] = []
+        # Creates and deletes are journalled like compute's (network_recovery.py).
+        self.journal = Journal(ctx.store, ctx.state_dir / "locks")
+        self.recovered_at_start: list[tuple[str, str, str]] = []
 
     @cached_property
     def server_part(self) -> NetworkPart:
@@ -189,31 +194,49 @@ class NetworkService:
             admin_state_up=admin_state_up,
             bridge=netnames.bridge(network_id),
         )
+
+        def allocate(s: Session) -> None:
+            self._check_free(s, net)
+            charge(self.ctx, s, net.project_id, networks=1)
+            if kind == "vxlan" and net.provider_segment is None:
+                net.provider_segment = self._free_vni(s)
+            s.add(net)
+            record_event(s, "network", net.id, name, "created")
+
         try:
-            with self.ctx.store.write() as s:
-                self._check_free(s, net)
-                charge(self.ctx, s, net.project_id, networks=1)
-                if kind == "vxlan" and net.provider_segment is None:
-                    net.provider_segment = self._free_vni(s)
-                s.add(net)
-                record_event(s, "network", net.id, name, "created")
+            with self.journal.begin("network.create", net.id, allocate, name=name) as op:
+                try:
+                    op.step("l2")
+                    self.ensure_l2(net)
+                    op.step("finish")
+                    return self.finish_network_create(op, net.id)
+                except BaseException:
+                    self.undo_network_create(op, net.id)
+                    raise
         except IntegrityError:
             raise Conflict(f"a network named {name!r} or its segment already exists") from None
-        try:
-            self.ensure_l2(net)
-        except BaseException:
-            self._remove_l2(net)
-            with self.ctx.store.write() as s:
-                row = s.get(Network, net.id)
-                if row is not None:
-                    s.delete(row)
-            raise
+
+    def finish_network_create(self, op: OperationHandle, network_id: str) -> Network:
+        """The last step of a create, by its own process or by recovery."""
         with self.ctx.store.write() as s:
-            row = s.get(Network, net.id)
+            row = s.get(Network, network_id)
             assert row is not None
-            row.status = "ACTIVE" if admin_state_up else "DOWN"
-            net = row
-        return net
+            row.status = "ACTIVE" if row.admin_state_up else "DOWN"
+            op.finish(s)
+        return row
+
+    def undo_network_create(self, op: OperationHandle, network_id: str) -> None:
+        """Roll a create back: its devices, then its rows (nothing else can use it yet)."""
+        with self.ctx.store.read() as s:
+            net = s.get(Network, network_id)
+        if net is not None:
+            self._remove_l2(net)
+        with self.ctx.store.write() as s:
+            row = s.get(Network, network_id)
+            if row is not None:
+                self._drop_rows(s, row)
+                record_event(s, "network", row.id, row.name, "create rolled back")
+            op.finish(s, "rolled_back")
 
     def _check_free(self, s: Session, net: Network) -> None:
         same = s.exec(
@@ -262,7 +285,8 @@ class NetworkService:
     def ensure_l2(self, net: Network) -> None:
         """The network's bridge and its uplink or VXLAN device (idempotent)."""
         agent, cfg = self.ctx.net, self.ctx.config.networks
-        agent.ensure_bridge(net.bridge, net.mtu)
+        # A network set --disable keeps its bridge down: nothing on it forwards.
+        agent.ensure_bridge(net.bridge, net.mtu, net.admin_state_up)
         iface = cfg.physical_networks.get(net.provider_physical_network or "")
         if net.provider_network_type == "vxlan":
             assert net.provider_segment is not None
@@ -282,6 +306,12 @@ class NetworkService:
             )
         elif iface:
             agent.ensure_uplink(net.bridge, iface)
+
+    def ensure_l2_of(self, network_id: str) -> None:
+        with self.ctx.store.read() as s:
+            net = s.get(Network, network_id)
+        if net is not None:
+            self.ensure_l2(net)
 
     def _remove_l2(self, net: Network) -> None:
         agent = self.ctx.net
@@ -323,12 +353,19 @@ class NetworkService:
                 record_event(s, "network", net.id, net.name, "updated")
         except IntegrityError:
             raise Conflict(f"a network named {name!r} already exists") from None
+        if admin_state_up is not None:
+            self.ctx.net.set_link_up(net.bridge, admin_state_up)
         return net
 
     @writes
     def delete_network(self, ref: str) -> Network:
-        with self.ctx.store.write() as s:
+        with self.ctx.store.read() as s:
             net = self._own(s, self.find_network(s, ref), "network")
+
+        def allocate(s: Session) -> None:
+            row = s.get(Network, net.id)
+            if row is None:
+                raise NotFound(f"network {net.name} was deleted meanwhile")
             busy = s.exec(
                 select(Port).where(Port.network_id == net.id, Port.device_owner != DHCP_OWNER)
             ).all()
@@ -338,15 +375,64 @@ class NetworkService:
                     f"network {net.name} still has {len(busy)} port(s) in use ({what})",
                     "delete its servers, router interfaces and ports first",
                 )
-            for port in s.exec(select(Port).where(Port.network_id == net.id)):
-                self._drop_port(s, port)
-            for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id)):
-                s.delete(sub)
-            s.flush()
-            s.delete(net)
+            self._drop_rows(s, row)
             record_event(s, "network", net.id, net.name, "deleted")
-        self._remove_l2(net)
+
+        # The rows go first; the devices follow, and recovery finishes them from `detail`.
+        detail = {"name": net.name, "type": net.provider_network_type, "bridge": net.bridge}
+        with self.journal.begin("network.delete", net.id, allocate, **detail) as op:
+            self.remove_network_devices(op, net.id, net.provider_network_type, net.bridge)
         return net
+
+    def remove_network_devices(
+        self, op: OperationHandle, network_id: str, kind: str, bridge: str
+    ) -> None:
+        """The steps of a delete after its rows went, by its own process or by recovery."""
+        agent = self.ctx.net
+        op.step("dhcp")
+        agent.remove_dhcp(netnames.dhcp_netns(network_id), netnames.dhcp_veth_bridge(network_id))
+        op.step("l2")
+        if kind == "vxlan":
+            agent.remove_link(netnames.vxlan(network_id))
+        elif kind == "vlan":
+            agent.remove_link(netnames.vlan(network_id))
+        agent.remove_bridge(bridge)
+        op.step("finish")
+        with self.ctx.store.write() as s:
+            op.finish(s)
+
+    def _converge(self, kind: str, allocate: Callable[[Session], Any]) -> Any:
+        """Journalled: `allocate` changes the store (a subnet or port row, addresses) in the
+        journal row's transaction; then the network's DHCP follows. Killed in between, the
+        next start re-syncs DHCP from the store (network_recovery.py): rolled forward."""
+        made: list[Any] = []
+        with self.journal.begin(kind, "", lambda s: made.append(allocate(s))) as op:
+            row = made[0]
+            op.step("dhcp", network_id=row.network_id, id=row.id, name=row.name)
+            try:
+                self.sync_dhcp(row.network_id)
+            except LabError:
+                # The store is right and stays so; DHCP catches up at the next change or
+                # `doctor --repair`, as before the journal.
+                with self.ctx.store.write() as s:
+                    op.finish(s)
+                raise
+            with self.ctx.store.write() as s:
+                op.finish(s)
+        return row
+
+    def recover(self) -> list[tuple[str, str, str]]:
+        from labcloud.services.network_recovery import recover
+
+        return recover(self)
+
+    def _drop_rows(self, s: Session, net: Network) -> None:
+        for port in s.exec(select(Port).where(Port.network_id == net.id)):
+            self._drop_port(s, port)
+        for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id)):
+            s.delete(sub)
+        s.flush()
+        s.delete(net)
 
     def _own(self, s: Session, row: Any, what: str) -> Any:
         if row.project_id != self.ctx.project.id:
@@ -388,11 +474,14 @@ class NetworkService:
         dns_nameservers: list[str] | None = None,
         host_routes: list[dict[str, str]] | None = None,
         enable_dhcp: bool = True,
+        ipv6_ra_mode: str | None = None,
+        ipv6_address_mode: str | None = None,
     ) -> Subnet:
         check_name(name, "subnet name")
         if ip_version not in (4, 6):
             raise UsageError(f"IP version {ip_version} is not 4 or 6")
         net_range = ipam.parse_cidr(cidr, ip_version)
+        ipam.check_ipv6_modes(net_range, ipv6_ra_mode, ipv6_address_mode)
         if gateway == "auto":
             gw = ipam.host_range(net_range)[0]
         else:
@@ -405,7 +494,8 @@ class NetworkService:
         dns = [str(ipam.parse_address(d, "DNS server")) for d in dns_nameservers or []]
         routes = _check_routes(host_routes or [], net_range)
         try:
-            with self.ctx.store.write() as s:
+
+            def allocate(s: Session) -> Any:
                 net = self.find_network(s, network)
                 if net.project_id != self.ctx.project.id:
                     self._own(s, net, "network")
@@ -427,15 +517,19 @@ class NetworkService:
                     dns_nameservers=json.dumps(dns),
                     host_routes=json.dumps(routes),
                     enable_dhcp=enable_dhcp,
+                    ipv6_ra_mode=ipv6_ra_mode,
+                    ipv6_address_mode=ipv6_address_mode,
                 )
                 s.add(sub)
                 s.flush()
-                if enable_dhcp and ip_version == 4:
+                if _served(sub):
                     self._give_dhcp_address(s, net, sub)
                 record_event(s, "subnet", sub.id, name, f"created {sub.cidr} on {net.name}")
+                return sub
+
+            sub = self._converge("subnet.create", allocate)
         except IntegrityError:
             raise Conflict(f"network {network} already has a subnet named {name!r}") from None
-        self.sync_dhcp(sub.network_id)
         return sub
 
     def _give_dhcp_address(self, s: Session, net: Network, sub: Subnet) -> None:
@@ -467,7 +561,8 @@ class NetworkService:
         """dns_nameservers and host_routes replace the lists when given."""
         if name is not None:
             check_name(name, "subnet name")
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             sub = self._own(s, self.find_subnet(s, ref), "subnet")
             net_range = ipam.parse_cidr(sub.cidr)
             if name is not None:
@@ -491,13 +586,15 @@ class NetworkService:
                 sub.enable_dhcp = enable_dhcp
                 net = s.get(Network, sub.network_id)
                 assert net is not None
-                if enable_dhcp and sub.ip_version == 4:
+                if _served(sub):
                     self._give_dhcp_address(s, net, sub)
                 elif not enable_dhcp:
                     self._take_dhcp_address(s, sub)
             sub.updated_at = utcnow()
             record_event(s, "subnet", sub.id, sub.name, "updated")
-        self.sync_dhcp(sub.network_id)
+            return sub
+
+        sub = self._converge("subnet.set", allocate)
         return sub
 
     def _take_dhcp_address(self, s: Session, sub: Subnet) -> None:
@@ -516,7 +613,7 @@ class NetworkService:
 
     @writes
     def delete_subnet(self, ref: str) -> Subnet:
-        with self.ctx.store.write() as s:
+        def allocate(s: Session) -> Any:
             sub = self._own(s, self.find_subnet(s, ref), "subnet")
             used = s.exec(
                 select(Port)
@@ -535,7 +632,9 @@ class NetworkService:
             s.flush()
             s.delete(sub)
             record_event(s, "subnet", sub.id, sub.name, "deleted")
-        self.sync_dhcp(sub.network_id)
+            return sub
+
+        sub = self._converge("subnet.delete", allocate)
         return sub
 
     # -- ports ----------------------------------------------------------------------
@@ -578,7 +677,8 @@ class NetworkService:
         fixed_ips: [{"subnet": ref, "ip_address": ip}] (either key may be missing);
         none means one address from the first IPv4 (and IPv6) subnet with room.
         """
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             port = self.allocate_port(
                 s,
                 network,
@@ -590,7 +690,9 @@ class NetworkService:
                 port_security_enabled=port_security_enabled,
                 project_id=project_id,
             )
-        self.sync_dhcp(port.network_id)
+            return port
+
+        port = self._converge("port.create", allocate)
         return port
 
     def allocate_port(
@@ -710,6 +812,12 @@ class NetworkService:
         )
 
     def _try_allocate(self, s: Session, port: Port, sub: Subnet) -> bool:
+        if sub.ipv6_address_mode in ipam.EUI64_MODES:
+            # The guest forms this address itself from the prefix and its MAC.
+            addr = str(ipam.eui64(ipam.parse_cidr(sub.cidr), port.mac_address))
+            s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=addr))
+            s.flush()
+            return True
         used = set(s.exec(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == sub.id)))
         addr = ipam.next_free(ipam.pools_from_json(json.loads(sub.allocation_pools)), used)
         if addr is None:
@@ -726,6 +834,11 @@ class NetworkService:
                     "widen the allocation pool or delete unused ports",
                 )
             return
+        if sub.ipv6_address_mode in ipam.EUI64_MODES:
+            raise UsageError(
+                f"subnet {sub.name} uses {sub.ipv6_address_mode}: its addresses come from MACs",
+                "leave out ip-address= for this subnet",
+            )
         addr = str(ipam.check_fixed(ipam.parse_cidr(sub.cidr), address))
         holder = s.exec(
             select(IPAllocation).where(
@@ -749,7 +862,8 @@ class NetworkService:
     ) -> Port:
         if name is not None:
             check_name(name, "port name")
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             port = self._own(s, self.find_port(s, ref), "port")
             if name is not None:
                 port.name = name
@@ -757,6 +871,8 @@ class NetworkService:
                 port.port_security_enabled = port_security_enabled
             if admin_state_up is not None:
                 port.admin_state_up = admin_state_up
+                bound = port.device_owner == COMPUTE_OWNER and bool(port.device_id)
+                port.status = "ACTIVE" if admin_state_up and bound else "DOWN"
             if add_fixed_ips:
                 net = s.get(Network, port.network_id)
                 assert net is not None
@@ -766,17 +882,23 @@ class NetworkService:
                     self._allocate_ip(s, port, sub, item.get("ip_address"))
             port.updated_at = utcnow()
             record_event(s, "port", port.id, port.name, "updated")
-        self.sync_dhcp(port.network_id)
-        if port.device_owner == COMPUTE_OWNER and port.device_id:
-            for listener in self.port_listeners:
-                listener.port_plugged(port.id)  # re-applied: port security may have changed
+            return port
+
+        port = self._converge("port.set", allocate)
+        if admin_state_up is not None:
+            self.apply_port_state(port)
+        # Bound or not (a probe may be plugged into an unbound port's tap), the filter
+        # follows the change now, not at the next ruleset load.
+        for listener in self.port_listeners:
+            listener.port_updated(port.id)
         return port
 
     @writes
     def delete_port(self, ref: str, *, internal: bool = False) -> Port:
         """Delete a port and free its addresses. Without `internal` (the CLI), ports that a
         server, router or DHCP uses are refused, as in Neutron."""
-        with self.ctx.store.write() as s:
+
+        def allocate(s: Session) -> Any:
             port = self.find_port(s, ref) if not is_uuid(ref) else s.get(Port, ref)
             if port is None:
                 port = self.find_port(s, ref)
@@ -796,8 +918,16 @@ class NetworkService:
                     )
             self._drop_port(s, port)
             record_event(s, "port", port.id, port.name, "deleted")
-        self.sync_dhcp(port.network_id)
+            return port
+
+        port = self._converge("port.delete", allocate)
         return port
+
+    def apply_port_state(self, port: Port) -> None:
+        """A port's admin state on its tap: a disabled port's tap is down, so the guest's
+        NIC has no carrier and the bridge forwards nothing to or from it."""
+        if port.tap and port.device_owner == COMPUTE_OWNER and port.device_id:
+            self.ctx.net.set_link_up(port.tap, port.admin_state_up)
 
     @staticmethod
     def _drop_port(s: Session, port: Port) -> None:
@@ -864,7 +994,7 @@ class NetworkService:
             subnets = [
                 sub
                 for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id))
-                if sub.enable_dhcp and sub.ip_version == 4
+                if _served(sub)
             ]
             if not subnets:
                 return None
@@ -878,6 +1008,9 @@ class NetworkService:
                 sub = by_id.get(fixed["subnet_id"])
                 if sub is None:
                     continue
+                slaac = sub.ip_version == 6 and _v6_mode(sub) != "dhcpv6-stateful"
+                if slaac and port.device_owner != DHCP_OWNER:
+                    continue  # SLAAC: the guest forms the address, no DHCPv6 lease
                 if port.device_owner == DHCP_OWNER:
                     addresses.append(f"{fixed['ip_address']}/{sub.cidr.split('/')[1]}")
                 elif port.device_owner != "network:floatingip":  # no NIC asks for these
@@ -885,7 +1018,8 @@ class NetworkService:
                         {
                             "mac": port.mac_address,
                             "ip": fixed["ip_address"],
-                            "hostname": "host-" + fixed["ip_address"].replace(".", "-"),
+                            "hostname": "host-"
+                            + fixed["ip_address"].replace(".", "-").replace(":", "-"),
                         }
                     )
         return {
@@ -904,6 +1038,7 @@ class NetworkService:
                     "dns": json.loads(sub.dns_nameservers),
                     "routes": json.loads(sub.host_routes),
                     "mtu": net.mtu,
+                    "mode": _v6_mode(sub),
                 }
                 for i, sub in enumerate(subnets)
             ],
@@ -928,6 +1063,18 @@ class NetworkService:
         from labcloud.services.topology import build_topology
 
         return build_topology(self)
+
+
+def _served(sub: Subnet) -> bool:
+    """Whether the network's dnsmasq serves the subnet: IPv4 with DHCP on, or IPv6 with an
+    RA/address mode (then dnsmasq sends the router advertisements too)."""
+    if not sub.enable_dhcp:
+        return False
+    return sub.ip_version == 4 or bool(sub.ipv6_address_mode or sub.ipv6_ra_mode)
+
+
+def _v6_mode(sub: Subnet) -> str | None:
+    return sub.ipv6_address_mode or sub.ipv6_ra_mode if sub.ip_version == 6 else None
 
 
 def _find(s: Session, model: Any, ref: str, what: str, scope: Any) -> Any:

@@ -37,8 +37,14 @@ def check_networks(service: NetworkService, repair: bool) -> list[Finding]:
             if vx is None or vx.get("master") != net.bridge:
                 problems.append(("missing-vxlan", f"VXLAN device of {net.bridge} is missing"))
         spec = service.dhcp_spec(net.id)
-        if spec is not None and not agent.dhcp_status(str(spec["netns"]))["running"]:
-            problems.append(("dead-dhcp", f"dnsmasq for {net.name} is not running"))
+        dhcp = agent.dhcp_status(str(spec["netns"])) if spec is not None else {}
+        if spec is not None and not dhcp["running"]:
+            restarting = " (its supervisor is starting it again)" if dhcp.get("supervised") else ""
+            problems.append(("dead-dhcp", f"dnsmasq for {net.name} is not running{restarting}"))
+        elif spec is not None and not dhcp.get("supervised"):
+            problems.append(
+                ("dead-dhcp-supervisor", f"dnsmasq for {net.name} runs with no supervisor")
+            )
         if problems and repair:
             service.ensure_network(net.id)  # bridge, uplink or VXLAN, DHCP: all idempotent
         findings += [Finding(kind, net.name, detail, repair) for kind, detail in problems]
@@ -57,6 +63,18 @@ def check_networks(service: NetworkService, repair: bool) -> list[Finding]:
             findings.append(
                 Finding(
                     "missing-tap", srv.name, f"tap {port.tap} of port {port.name} is gone", False
+                )
+            )
+        elif bool(tap.get("up")) and not port.admin_state_up:
+            if repair:
+                service.apply_port_state(port)
+            findings.append(
+                Finding(
+                    "port-state",
+                    srv.name,
+                    f"tap {port.tap} is up but port {port.name} is disabled"
+                    + ("; set down" if repair else ""),
+                    repair,
                 )
             )
         elif tap.get("master") != bridge:

@@ -113,6 +113,12 @@ class NetworkPart:
             for listener in self.service.port_listeners:
                 listener.port_plugged(port.id)
 
+    def started(self, server_id: str) -> None:
+        """The domain (re)started and libvirt brought its taps up: disabled ports go down."""
+        for port in self.service.server_ports(server_id):
+            if not port.admin_state_up:
+                self.service.apply_port_state(port)
+
     def devices(self, server: Server) -> Devices:
         with self.ctx.store.read() as s:
             ports = _server_ports(s, server.id)
@@ -143,7 +149,8 @@ class NetworkPart:
             for port in ports:
                 row = s.get(Port, port.id)
                 if row is not None:
-                    row.status = status
+                    # A disabled port stays DOWN while plugged (as Neutron reports it).
+                    row.status = status if row.admin_state_up else "DOWN"
 
     # -- hot-plug -------------------------------------------------------------------
     @writes
@@ -195,6 +202,8 @@ class NetworkPart:
         xml = self._xml(port)
         if self.ctx.hypervisor.exists(server.id):
             self.ctx.hypervisor.attach_device(server.id, xml)
+            if not port.admin_state_up:
+                self.service.apply_port_state(port)
         self._mark([port], "ACTIVE")
         for listener in self.service.port_listeners:
             listener.port_plugged(port.id)

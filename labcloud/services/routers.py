@@ -24,6 +24,7 @@ from labcloud.services import netnames
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
 from labcloud.services.interfaces import L3Agent
+from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.quotas import charge
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ class RouterService:
         self.ctx = ctx
         self.network = network  # the NetworkService: ports come from there
         self._l3 = l3
+        # Router changes are journalled; router_recovery.py finishes or undoes them.
+        self.journal = Journal(ctx.store, ctx.state_dir / "locks")
+        self.recovered_at_start: list[tuple[str, str, str]] = []
 
     @property
     def l3(self) -> L3Agent:
@@ -93,28 +97,39 @@ class RouterService:
     def create(self, name: str) -> Router:
         check_name(name, "router name")
         router_id = new_uuid()
-        with self.ctx.store.write() as s:
-            project_id = self.ctx.project.id
+        project_id = self.ctx.project.id
+        router = Router(
+            id=router_id,
+            name=name,
+            status="ACTIVE",
+            project_id=project_id,
+            namespace=netnames.router_netns(router_id),
+        )
+
+        def allocate(s: Session) -> None:
             if s.exec(
                 select(Router.id).where(Router.project_id == project_id, Router.name == name)
             ).first():
                 raise Conflict(f"a router named {name!r} already exists")
             charge(self.ctx, s, project_id, routers=1)
-            router = Router(
-                id=router_id,
-                name=name,
-                status="ACTIVE",
-                project_id=project_id,
-                namespace=netnames.router_netns(router_id),
-            )
             s.add(router)
             record_event(s, "router", router_id, name, "created")
-        try:
-            self.sync(router_id)
-        except BaseException:
-            self._forget(router_id)
-            raise
+
+        with self.journal.begin("router.create", router_id, allocate, name=name) as op:
+            try:
+                op.step("namespace")
+                self.sync(router_id)
+            except BaseException:
+                self._forget(router_id)
+                self._finish(op, "rolled_back")
+                raise
+            op.step("finish")
+            self._finish(op)
         return router
+
+    def _finish(self, op: OperationHandle, state: str = "done") -> None:
+        with self.ctx.store.write() as s:
+            op.finish(s, state)
 
     def _forget(self, router_id: str) -> None:
         with self.ctx.store.read() as s:
@@ -143,15 +158,29 @@ class RouterService:
                 f"router {router.name} still NATs floating IPs",
                 "remove them from their servers first",
             )
-        if router.gateway_port_id:
-            self.network.delete_port(router.gateway_port_id, internal=True)
-        self.l3.remove_router(router.namespace)
+        detail = {"name": router.name, "namespace": router.namespace}
+        with self.journal.begin("router.delete", router.id, lambda s: None, **detail) as op:
+            self.delete_steps(op, router.id, router.namespace)
+        return router
+
+    def delete_steps(self, op: OperationHandle, router_id: str, namespace: str) -> None:
+        """A delete, by its own process or by recovery (each step may run again)."""
+        op.step("gateway")
+        with self.ctx.store.read() as s:
+            row = s.get(Router, router_id)
+            gateway = row.gateway_port_id if row else None
+        if gateway:
+            with contextlib.suppress(NotFound):
+                self.network.delete_port(gateway, internal=True)
+        op.step("namespace")
+        self.l3.remove_router(namespace)
+        op.step("finish")
         with self.ctx.store.write() as s:
-            row = s.get(Router, router.id)
+            row = s.get(Router, router_id)
             if row is not None:
                 s.delete(row)
-            record_event(s, "router", router.id, router.name, "deleted")
-        return router
+                record_event(s, "router", row.id, row.name, "deleted")
+            op.finish(s)
 
     # -- legs -----------------------------------------------------------------------
     @writes
@@ -195,10 +224,31 @@ class RouterService:
                     f"the gateway {subnet.gateway_ip} of {subnet.name} is used by port {taken.id}"
                     + (f" ({taken.device_owner})" if taken.device_owner else "")
                 )
-        port = self._make_port(network, subnet, subnet.gateway_ip, INTERFACE, router.id, "qr")
-        self._sync_or_undo(router.id, port)
-        self._event(router, f"leg on {subnet.name} added")
+        detail = {"name": router.name, "subnet_id": subnet.id, "subnet": subnet.name}
+        with self.journal.begin("router.add_subnet", router.id, lambda s: None, **detail) as op:
+            op.step("port")
+            port = self._make_port(network, subnet, subnet.gateway_ip, INTERFACE, router.id, "qr")
+            op.step("sync", port_id=port.id)
+            try:
+                self._sync_or_undo(router.id, port)
+            except BaseException:
+                self._finish(op, "rolled_back")
+                raise
+            op.step("finish")
+            self._event(router, f"leg on {subnet.name} added")
+            self._finish(op)
         return router
+
+    def undo_leg(self, op: OperationHandle, router_id: str, subnet_id: str) -> None:
+        """Roll back an add subnet that died before its port was made: any leg on the
+        subnet is this operation's (add_subnet refuses a second one)."""
+        with self.ctx.store.read() as s:
+            legs = [p for p, sub, _ip in self._legs(s, router_id) if sub.id == subnet_id]
+        for port in legs:
+            self.network.delete_port(port.id, internal=True)
+        with contextlib.suppress(NotFound):
+            self.sync(router_id)
+        self._finish(op, "rolled_back")
 
     @writes
     def remove_subnet(self, router_ref: str, subnet_ref: str) -> Router:
@@ -216,11 +266,22 @@ class RouterService:
                         f"through router {router.name}",
                         "remove it from its server first",
                     )
-        for port in legs:
-            self.network.delete_port(port.id, internal=True)
-        self.sync(router.id)
-        self._event(router, f"leg on {subnet.name} removed")
+        detail = {"name": router.name, "subnet_id": subnet.id, "subnet": subnet.name}
+        with self.journal.begin("router.remove_subnet", router.id, lambda s: None, **detail) as op:
+            op.step("ports")
+            for port in legs:
+                self.network.delete_port(port.id, internal=True)
+            op.step("sync")
+            self.sync(router.id)
+            op.step("finish")
+            self._event(router, f"leg on {subnet.name} removed")
+            self._finish(op)
         return router
+
+    def recover(self) -> list[tuple[str, str, str]]:
+        from labcloud.services.router_recovery import recover
+
+        return recover(self)
 
     @writes
     def set_gateway(self, router_ref: str, network_ref: str | None) -> Router:

@@ -421,8 +421,14 @@ class SecurityGroupService:
         """labcloud's nft tables gone (e.g. `nft flush ruleset`): reload them from the store."""
         from labcloud.services.doctor import Finding
 
+        # Needed once a server's port is filtered (an unbound port is filtered from its
+        # next load on, as a port is bound in Neutron before its tap appears).
         with self.ctx.store.read() as s:
-            needed = bool(self.spec(s)["ports"])
+            bound = select(Port.id).where(
+                Port.device_owner.startswith("compute:"),  # type: ignore[attr-defined]
+                col(Port.port_security_enabled).is_(True),
+            )
+            needed = s.exec(bound).first() is not None
         present = set(self.l3.filter_tables())
         missing = sorted({"bridge labcloud", "inet labcloud"} - present) if needed else []
         if repair:  # always: a bridge made again by the network's repair lost br_netfilter
@@ -455,6 +461,9 @@ class SecurityGroupService:
         self.apply()
 
     def port_unplugged(self, port_id: str) -> None:
+        self.apply()
+
+    def port_updated(self, port_id: str) -> None:
         self.apply()
 
     @cached_property

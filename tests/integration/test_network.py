@@ -5,6 +5,7 @@ bad input is refused with one line and leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,21 +178,102 @@ def test_two_servers_get_their_ports_addresses_and_reach_each_other(
     ]
 
 
-def test_doctor_repairs_a_missing_bridge_and_a_dead_dnsmasq(
+def dhcp_pids(lab: Node, bridge: str) -> tuple[int | None, int | None]:
+    """(dnsmasq, its supervisor) PIDs from their pidfiles, None when not running."""
+    found = []
+    for name in ("dnsmasq.pid", "supervisor.pid"):
+        path = next((lab.state_dir / "dhcp").glob(f"*{bridge[5:]}"), None)
+        pidfile = path / name if path else None
+        try:
+            pid = int(pidfile.read_text()) if pidfile else 0
+        except (OSError, ValueError):
+            pid = 0
+        found.append(pid if pid and Path(f"/proc/{pid}").exists() else None)
+    return found[0], found[1]
+
+
+def wait_for_new_dnsmasq(lab: Node, bridge: str, old: int) -> int:
+    """Poll (up to a minute) until a dnsmasq other than `old` runs for the bridge."""
+    for _ in range(600):
+        pid, _sup = dhcp_pids(lab, bridge)
+        if pid is not None and pid != old:
+            return pid
+        time.sleep(0.1)
+    raise AssertionError(f"no dnsmasq came back after {old} was killed")
+
+
+def dhcp_lease(lab: Node, port: dict[str, object], bridge: str) -> str:
+    """What a DHCP client with the port's MAC is offered, from a netns on the bridge."""
+    ns, outer = "dhcpcli", "lcdhcpcli0"
+    lab.run(["ip", "netns", "add", ns])
+    try:
+        lab.run(["ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", ns])
+        lab.run(["ip", "link", "set", outer, "master", bridge, "up"])
+        inside = ["ip", "netns", "exec", ns]
+        lab.run([*inside, "ip", "link", "set", "eth0", "address", str(port["mac_address"])])
+        lab.run([*inside, "ip", "link", "set", "eth0", "up"])
+        # One exchange in the foreground; the lease is printed, nothing is configured.
+        udhcpc = [
+            "busybox",
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "10",
+            "-s",
+            "/bin/true",
+        ]
+        out = lab.run([*inside, *udhcpc], check=False)
+        return out.stdout + out.stderr
+    finally:
+        lab.run(["ip", "link", "del", outer], check=False)
+        lab.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_a_killed_dnsmasq_is_started_again_by_its_supervisor(
     lab: Node, story_net: dict[str, object]
 ) -> None:
     bridge = str(story_net["bridge"])
-    pidfile = next((lab.state_dir / "dhcp").glob(f"*{bridge[5:]}/dnsmasq.pid"))
-    pid = int(pidfile.read_text())
+    port = labjson(
+        lab, "port", "create", "pa", "--network", NET, "--fixed-ip", "ip-address=10.20.0.10"
+    )
+    assert isinstance(port, dict)
+    pid, supervisor = dhcp_pids(lab, bridge)
+    assert pid is not None and supervisor is not None
+
+    lab.run(["kill", "-KILL", str(pid)])
+    new = wait_for_new_dnsmasq(lab, bridge, pid)
+    assert dhcp_pids(lab, bridge) == (new, supervisor)  # the same supervisor restarted it
+    # The new dnsmasq answers at once: the port's MAC is offered the port's address.
+    assert "lease of 10.20.0.10 obtained" in dhcp_lease(lab, port, bridge)
+    assert not [f for f in labjson(lab, "doctor") if f["Resource"] == NET]  # type: ignore[union-attr]
+
+
+def test_doctor_reports_and_repairs_a_dead_supervisor_a_dead_dnsmasq_and_a_missing_bridge(
+    lab: Node, story_net: dict[str, object]
+) -> None:
+    bridge = str(story_net["bridge"])
+    pid, supervisor = dhcp_pids(lab, bridge)
+    assert pid is not None and supervisor is not None
+
+    # The supervisor killed outright leaves dnsmasq serving, but unsupervised.
+    lab.run(["kill", "-KILL", str(supervisor)])
+    found = {(f["Kind"], f["Resource"]) for f in labjson(lab, "doctor")}  # type: ignore[union-attr]
+    assert ("dead-dhcp-supervisor", NET) in found
+    # And then dnsmasq too, and the bridge: nothing is left to start it again.
     lab.run(["kill", str(pid)])
     lab.run(["ip", "link", "del", bridge])
-
     found = {(f["Kind"], f["Resource"]) for f in labjson(lab, "doctor")}  # type: ignore[union-attr]
     assert {("missing-bridge", NET), ("dead-dhcp", NET)} <= found
+
     repaired = labjson(lab, "doctor", "--repair")
     assert all(f["Repaired"] for f in repaired if f["Resource"] == NET)  # type: ignore[union-attr]
     assert bridge in links(lab)
-    assert int(pidfile.read_text()) != pid
+    new_pid, new_supervisor = dhcp_pids(lab, bridge)
+    assert new_pid not in (None, pid) and new_supervisor not in (None, supervisor)
     assert not [f for f in labjson(lab, "doctor") if f["Resource"] == NET]  # type: ignore[union-attr]
 
 

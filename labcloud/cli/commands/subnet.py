@@ -30,6 +30,8 @@ def record(s: Any) -> Record:
                 f"destination='{r['destination']}', gateway='{r['nexthop']}'" for r in routes
             ),
             "enable_dhcp": s.enable_dhcp,
+            "ipv6_ra_mode": s.ipv6_ra_mode,
+            "ipv6_address_mode": s.ipv6_address_mode,
             "project_id": s.project_id,
             "created_at": s.created_at,
             "updated_at": s.updated_at,
@@ -108,6 +110,8 @@ def _routes(items: list[str]) -> list[dict[str, str]]:
         ),
         arg("--dhcp", action="store_true", default=None),
         arg("--no-dhcp", action="store_true"),
+        arg("--ipv6-ra-mode", metavar="slaac|dhcpv6-stateful|dhcpv6-stateless"),
+        arg("--ipv6-address-mode", metavar="slaac|dhcpv6-stateful|dhcpv6-stateless"),
     ),
 )
 def subnet_create(lab: Any, a: Any) -> Record:
@@ -125,6 +129,8 @@ def subnet_create(lab: Any, a: Any) -> Record:
         dns_nameservers=a.dns_nameserver,
         host_routes=_routes(a.host_route),
         enable_dhcp=not a.no_dhcp,
+        ipv6_ra_mode=a.ipv6_ra_mode,
+        ipv6_address_mode=a.ipv6_address_mode,
     )
     return record(sub)
 

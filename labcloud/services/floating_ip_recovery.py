@@ -1,0 +1,58 @@
+"""Crash recovery for the floating IP service's journalled operations (run at start).
+
+A create killed before its row was written is rolled back (the port holding the address
+goes); a delete is finished; an associate or disassociate, whose row is already right, is
+rolled forward by syncing the router's NAT with the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+from labcloud.errors import LabError, NotFound
+
+if TYPE_CHECKING:
+    from labcloud.services.floating_ips import FloatingIPService
+    from labcloud.services.journal import OperationHandle
+
+KINDS = (
+    "floating_ip.create",
+    "floating_ip.delete",
+    "floating_ip.associate",
+    "floating_ip.disassociate",
+)
+
+
+def recover(svc: FloatingIPService) -> list[tuple[str, str, str]]:
+    """(operation, name, outcome) for each interrupted operation finished or rolled back."""
+    done: list[tuple[str, str, str]] = []
+    for op in svc.journal.interrupted():
+        if op.kind not in KINDS:
+            continue
+        with svc.journal.adopt(op) as handle:
+            if handle is None:
+                continue
+            d = json.loads(op.detail)
+            try:
+                outcome = _one(svc, handle, op.kind, op.resource_id, d)
+            except LabError as exc:
+                outcome = f"left for `labcloud doctor`: {exc.message}"
+            done.append((op.kind, d.get("name", op.resource_id), outcome))
+    return done
+
+
+def _one(svc: FloatingIPService, handle: OperationHandle, kind: str, rid: str, d: dict) -> str:
+    if kind == "floating_ip.create":  # its row and its finish share one transaction
+        svc.undo_create(handle, rid)
+        return "rolled back"
+    if kind == "floating_ip.delete":
+        svc.delete_steps(handle, rid)
+        return "finished"
+    if d.get("router_id"):
+        with contextlib.suppress(NotFound):
+            svc.routers.sync(d["router_id"])
+    with svc.ctx.store.write() as s:
+        handle.finish(s)
+    return "finished"

@@ -1,0 +1,66 @@
+"""Crash recovery for the network service's journalled operations.
+
+Run at start (lab.py), like compute's and volumes': a network create killed before it
+finished is rolled back (its devices and rows go); a network delete is finished (its
+devices go); a subnet or port change, whose rows are already right, is rolled forward by
+syncing the network's DHCP with the store.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from labcloud.errors import LabError
+
+if TYPE_CHECKING:
+    from labcloud.services.journal import OperationHandle
+    from labcloud.services.network import NetworkService
+
+# Subnet and port changes: the rows are right, DHCP is synced to them.
+FORWARD = ("subnet.create", "subnet.set", "subnet.delete", "port.create", "port.set", "port.delete")
+KINDS = ("network.create", "network.delete", *FORWARD)
+
+
+def recover(svc: NetworkService) -> list[tuple[str, str, str]]:
+    """(operation, name, outcome) for each interrupted operation finished or rolled back."""
+    done: list[tuple[str, str, str]] = []
+    for op in svc.journal.interrupted():
+        if op.kind not in KINDS:
+            continue
+        with svc.journal.adopt(op) as handle:
+            if handle is None:
+                continue
+            d = json.loads(op.detail)
+            name = d.get("name", op.resource_id)
+            try:
+                outcome = _one(svc, handle, op.kind, op.step, op.resource_id, d)
+            except LabError as exc:
+                outcome = f"left for `labcloud doctor`: {exc.message}"
+            done.append((op.kind, name, outcome))
+    return done
+
+
+def _one(
+    svc: NetworkService, handle: OperationHandle, kind: str, step: str, rid: str, d: dict
+) -> str:
+    if kind == "network.create":
+        if step == "finish":  # its devices were made: only the status was left to write
+            svc.ensure_l2_of(rid)
+            svc.finish_network_create(handle, rid)
+            return "finished"
+        svc.undo_network_create(handle, rid)
+        return "rolled back"
+    if kind == "network.delete":
+        svc.remove_network_devices(handle, rid, d["type"], d["bridge"])
+        return "finished"
+    # Subnets and ports: the rows are what the user asked for; DHCP follows them.
+    network_id = d.get("network_id")
+    if network_id:
+        svc.sync_dhcp(network_id)
+    if kind == "port.set" and d.get("id"):
+        for listener in svc.port_listeners:  # port security may have changed
+            listener.port_updated(d["id"])
+    with svc.ctx.store.write() as s:
+        handle.finish(s)
+    return "finished" if network_id else "nothing to do"

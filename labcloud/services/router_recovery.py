@@ -1,0 +1,72 @@
+"""Crash recovery for the router service's journalled operations (run at start, lab.py).
+
+A router create killed before it finished is rolled back (namespace and row go); a delete
+is finished. An `add subnet` killed before its leg's port was made is rolled back; once
+the port is in the store it is rolled forward (the namespace is synced to the store). A
+`remove subnet` is finished: its legs go and the namespace follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+from labcloud.db.l3_models import Router
+from labcloud.errors import LabError, NotFound
+
+if TYPE_CHECKING:
+    from labcloud.services.journal import OperationHandle
+    from labcloud.services.routers import RouterService
+
+KINDS = ("router.create", "router.delete", "router.add_subnet", "router.remove_subnet")
+
+
+def recover(svc: RouterService) -> list[tuple[str, str, str]]:
+    """(operation, name, outcome) for each interrupted operation finished or rolled back."""
+    done: list[tuple[str, str, str]] = []
+    for op in svc.journal.interrupted():
+        if op.kind not in KINDS:
+            continue
+        with svc.journal.adopt(op) as handle:
+            if handle is None:
+                continue
+            d = json.loads(op.detail)
+            try:
+                outcome = _one(svc, handle, op.kind, op.step, op.resource_id, d)
+            except LabError as exc:
+                outcome = f"left for `labcloud doctor`: {exc.message}"
+            done.append((op.kind, d.get("name", op.resource_id), outcome))
+    return done
+
+
+def _one(
+    svc: RouterService, handle: OperationHandle, kind: str, step: str, rid: str, d: dict
+) -> str:
+    with svc.ctx.store.read() as s:
+        exists = s.get(Router, rid) is not None
+    if kind == "router.create":
+        if step == "finish" and exists:
+            svc.sync(rid)
+            svc._finish(handle)
+            return "finished"
+        svc._forget(rid)
+        svc._finish(handle, "rolled_back")
+        return "rolled back"
+    if kind == "router.delete":
+        svc.delete_steps(handle, rid, d["namespace"])
+        return "finished"
+    if kind == "router.add_subnet" and step in ("begin", "port"):
+        svc.undo_leg(handle, rid, d["subnet_id"])
+        return "rolled back"
+    if kind == "router.remove_subnet" and step in ("begin", "ports"):
+        with svc.ctx.store.read() as s:
+            legs = [p for p, sub, _ip in svc._legs(s, rid) if sub.id == d["subnet_id"]]
+        for port in legs:
+            svc.network.delete_port(port.id, internal=True)
+    # The store holds what the user asked for: make the namespace agree.
+    if exists:
+        with contextlib.suppress(NotFound):
+            svc.sync(rid)
+    svc._finish(handle)
+    return "finished"
