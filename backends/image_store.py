@@ -265,9 +265,14 @@ _NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 def snapshot_disk(
-    src: str, store_dir: str, tmp_name: str, progress: Progress | None = None
+    src: str,
+    store_dir: str,
+    tmp_name: str,
+    progress: Progress | None = None,
+    src_format: str = "qcow2",
 ) -> tuple[str, int]:
-    """A standalone qcow2 of a server's disk (its overlay chain flattened) in the store.
+    """A standalone qcow2 of a server's disk in the store: its overlay chain flattened,
+    or a boot volume's file or block device (src_format qcow2 or raw).
 
     -U reads past the running QEMU's lock; the caller pauses the guest first, and a
     pause makes QEMU drain and flush its block layer, so the file is consistent.
@@ -278,7 +283,7 @@ def snapshot_disk(
     ok = False
     try:
         _qemu_img(
-            ["convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", "--", src, str(partial.path)],
+            ["convert", "-q", "-U", "-f", src_format, "-O", "qcow2", "--", src, str(partial.path)],
             "copy the server's disk",
             3600,
         )
