@@ -24,6 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from labcloud.backends.image_pipe import hash_fd
+
 from labcloud.errors import BackendError, UsageError
 
 CHUNK = 8 * 1024 * 1024
@@ -200,17 +202,13 @@ def import_file(
 
 def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str, int]:
     """Copy src to out_fd in the kernel (copy_file_range, as cp does) on a worker thread
-    while this thread reads and hashes it; both drop the GIL, so the import takes about
-    as long as the slower of the two rather than their sum.
+    while this thread hashes it, its reading on a thread of its own (image_pipe.py): the
+    import takes about as long as hashing alone rather than copying plus hashing.
 
     The copy and the hash read the file separately, so a source that changes meanwhile
     would store bytes other than the ones hashed: its size and times are compared
     before and after, and a changed source fails the import.
     """
-    digest = hashlib.sha256()
-    done = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     with (
         open(src, "rb", buffering=0) as fin,
         ThreadPoolExecutor(1, thread_name_prefix="image-copy") as copier,
@@ -219,17 +217,14 @@ def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str
         total = before[0]
         os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         copied = copier.submit(_kernel_copy, fin.fileno(), out_fd, total)
-        while n := fin.readinto(buf):
-            digest.update(view[:n])
-            done += n
-            if progress:
-                progress(done, total)
-            if copied.done() and copied.exception():
-                break  # e.g. the disk is full: no use hashing the rest
+        # A failed copy (a full disk) stops the hashing: no use hashing the rest.
+        digest, done = hash_fd(
+            fin.fileno(), total, progress, lambda: copied.done() and bool(copied.exception())
+        )
         written = copied.result()
         if _identity(os.fstat(fin.fileno())) != before or written != done:
             raise BackendError(f"cannot store {src}: it changed while it was imported")
-    return digest.hexdigest(), done
+    return digest, done
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
