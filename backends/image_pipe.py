@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import os
 import queue
 from collections.abc import Callable
 
@@ -22,10 +21,11 @@ Ranges = queue.SimpleQueue[tuple[int, int] | None]  # (offset, length) written; 
 
 
 def hash_as_written(
-    fd: int, total: int, ranges: Ranges, progress: Progress | None = None
+    fd: int, total: int, ranges: Ranges, hashed: list[int], progress: Progress | None = None
 ) -> tuple[str, int]:
     """(sha256 hex, bytes hashed) of fd's first `total` bytes, range by range as they are
-    reported written, in order, until None. fd must already be `total` bytes long."""
+    reported written, in order, until None. fd must already be `total` bytes long.
+    hashed[0] follows how far it got, for the copier's writeback (image_store.py)."""
     digest = hashlib.sha256()
     done = 0
     if total == 0:
@@ -41,12 +41,9 @@ def hash_as_written(
                 assert offset == done, "ranges come in order"
                 digest.update(view[offset : offset + length])
                 done += length
+                hashed[0] = done  # the copier may start writing this much back now
                 if progress:
                     progress(done, total)
-                # Hashed: start writing this range back now (Linux: DONTNEED on dirty
-                # pages queues their writeback without waiting), so the caller's fsync
-                # finds little left to do.
-                os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
         finally:
             view.release()
     return digest.hexdigest(), done

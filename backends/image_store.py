@@ -211,6 +211,7 @@ def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str
     are compared before and after, and a changed source fails the import.
     """
     ranges: Ranges = queue.SimpleQueue()
+    hashed = [0]
     with (
         open(src, "rb", buffering=0) as fin,
         ThreadPoolExecutor(1, thread_name_prefix="image-copy") as copier,
@@ -219,8 +220,10 @@ def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str
         total = before[0]
         os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         os.ftruncate(out_fd, total)  # its full length, so it can be mapped as it fills
-        copied = copier.submit(_kernel_copy, fin.fileno(), out_fd, total, ranges.put)
-        digest, done = hash_as_written(out_fd, total, ranges, progress)
+        copied = copier.submit(
+            _kernel_copy, fin.fileno(), out_fd, total, ranges.put, lambda: hashed[0]
+        )
+        digest, done = hash_as_written(out_fd, total, ranges, hashed, progress)
         written = copied.result()  # a failed copy (a full disk) raises here
         if _identity(os.fstat(fin.fileno())) != before or written != total:
             raise BackendError(f"cannot store {src}: it changed while it was imported")
@@ -233,10 +236,20 @@ def _identity(st: os.stat_result) -> tuple[int, int, int]:
 
 
 def _kernel_copy(
-    in_fd: int, out_fd: int, total: int, report: Callable[[tuple[int, int] | None], None]
+    in_fd: int,
+    out_fd: int,
+    total: int,
+    report: Callable[[tuple[int, int] | None], None],
+    hashed: Callable[[], int],
 ) -> int:
-    """Copy in the kernel, reporting each range done, then None (also on failure)."""
-    offset = 0
+    """Copy in the kernel, reporting each range done, then None (also on failure).
+
+    What is hashed already is written back early (Linux: DONTNEED on dirty pages
+    queues their writeback without waiting), so the disk works during the copy and the
+    final fsync finds little left; that is done here, off the hashing thread, and never
+    before a range is hashed (its pages could be dropped and read back from disk).
+    """
+    offset = flushed = 0
     use_sendfile = False
     try:
         while offset < total:
@@ -256,6 +269,10 @@ def _kernel_copy(
                 break  # the file shrank: the caller's check reports it
             report((offset, n))
             offset += n
+            upto = hashed()
+            if upto > flushed:
+                os.posix_fadvise(out_fd, flushed, upto - flushed, os.POSIX_FADV_DONTNEED)
+                flushed = upto
     finally:
         report(None)
     return offset
