@@ -177,10 +177,11 @@ class LocalAgent:
         store_dir: str,
         tmp_name: str,
         progress: Callable[[int, int], None] | None = None,
+        src_format: str = "qcow2",
     ) -> tuple[str, int]:
         from labcloud.backends import image_store
 
-        return image_store.snapshot_disk(src, store_dir, tmp_name, progress)
+        return image_store.snapshot_disk(src, store_dir, tmp_name, progress, src_format)
 
     def publish_image(self, store_dir: str, tmp_name: str, digest: str) -> str:
         from labcloud.backends import image_store

@@ -16,6 +16,7 @@ import errno
 import hashlib
 import json
 import os
+import queue
 import re
 import resource
 import struct
@@ -24,9 +25,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from labcloud.backends.image_pipe import Ranges, hash_as_written
+
 from labcloud.errors import BackendError, UsageError
 
 CHUNK = 8 * 1024 * 1024
+# The kernel copy's step: the hasher starts on a range once it is copied.
+COPY_CHUNK = 16 * 1024 * 1024
 TMP_PREFIX = ".import-"
 # As Nova and Glance do: qemu-img on an untrusted file gets 1 GiB of address space and
 # 30 s of CPU, so a crafted header cannot exhaust the host.
@@ -199,18 +204,14 @@ def import_file(
 
 
 def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str, int]:
-    """Copy src to out_fd in the kernel (copy_file_range, as cp does) on a worker thread
-    while this thread reads and hashes it; both drop the GIL, so the import takes about
-    as long as the slower of the two rather than their sum.
-
-    The copy and the hash read the file separately, so a source that changes meanwhile
-    would store bytes other than the ones hashed: its size and times are compared
-    before and after, and a changed source fails the import.
+    """Copy src to out_fd in the kernel (copy_file_range, as cp does) on a worker thread,
+    while this thread hashes each range of the copy as it lands (image_pipe.py): the
+    import takes about as long as hashing alone, and the bytes hashed are the bytes
+    stored. A source that changes meanwhile would be stored torn: its size and times
+    are compared before and after, and a changed source fails the import.
     """
-    digest = hashlib.sha256()
-    done = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    ranges: Ranges = queue.SimpleQueue()
+    hashed = [0]
     with (
         open(src, "rb", buffering=0) as fin,
         ThreadPoolExecutor(1, thread_name_prefix="image-copy") as copier,
@@ -218,46 +219,62 @@ def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str
         before = _identity(os.fstat(fin.fileno()))
         total = before[0]
         os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        copied = copier.submit(_kernel_copy, fin.fileno(), out_fd, total)
-        while n := fin.readinto(buf):
-            digest.update(view[:n])
-            done += n
-            if progress:
-                progress(done, total)
-            if copied.done() and copied.exception():
-                break  # e.g. the disk is full: no use hashing the rest
-        written = copied.result()
-        if _identity(os.fstat(fin.fileno())) != before or written != done:
+        os.ftruncate(out_fd, total)  # its full length, so it can be mapped as it fills
+        copied = copier.submit(
+            _kernel_copy, fin.fileno(), out_fd, total, ranges.put, lambda: hashed[0]
+        )
+        digest, done = hash_as_written(out_fd, total, ranges, hashed, progress)
+        written = copied.result()  # a failed copy (a full disk) raises here
+        if _identity(os.fstat(fin.fileno())) != before or written != total:
             raise BackendError(f"cannot store {src}: it changed while it was imported")
-    return digest.hexdigest(), done
+    assert done == written
+    return digest, done
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _kernel_copy(in_fd: int, out_fd: int, total: int) -> int:
-    offset = 0
+def _kernel_copy(
+    in_fd: int,
+    out_fd: int,
+    total: int,
+    report: Callable[[tuple[int, int] | None], None],
+    hashed: Callable[[], int],
+) -> int:
+    """Copy in the kernel, reporting each range done, then None (also on failure).
+
+    What is hashed already is written back early (Linux: DONTNEED on dirty pages
+    queues their writeback without waiting), so the disk works during the copy and the
+    final fsync finds little left; that is done here, off the hashing thread, and never
+    before a range is hashed (its pages could be dropped and read back from disk).
+    """
+    offset = flushed = 0
     use_sendfile = False
-    while offset < total:
-        size = min(CHUNK * 8, total - offset)
-        if not use_sendfile:
-            try:
-                n = os.copy_file_range(in_fd, out_fd, size, offset, offset)
-            except OSError as exc:
-                if exc.errno not in _NO_COPY_RANGE:
-                    raise
-                use_sendfile = True  # another filesystem (Linux >= 5.19 refuses that)
-                os.lseek(out_fd, offset, os.SEEK_SET)
-                continue
-        else:
-            n = os.sendfile(out_fd, in_fd, offset, size)
-        if n == 0:
-            break  # the file shrank: the caller's check reports it
-        # Start writing this range back now, without waiting (Linux: DONTNEED on dirty
-        # pages queues their writeback), so the final fsync finds little left to do.
-        os.posix_fadvise(out_fd, offset, n, os.POSIX_FADV_DONTNEED)
-        offset += n
+    try:
+        while offset < total:
+            size = min(COPY_CHUNK, total - offset)
+            if not use_sendfile:
+                try:
+                    n = os.copy_file_range(in_fd, out_fd, size, offset, offset)
+                except OSError as exc:
+                    if exc.errno not in _NO_COPY_RANGE:
+                        raise
+                    use_sendfile = True  # another filesystem (Linux >= 5.19 refuses that)
+                    os.lseek(out_fd, offset, os.SEEK_SET)
+                    continue
+            else:
+                n = os.sendfile(out_fd, in_fd, offset, size)
+            if n == 0:
+                break  # the file shrank: the caller's check reports it
+            report((offset, n))
+            offset += n
+            upto = hashed()
+            if upto > flushed:
+                os.posix_fadvise(out_fd, flushed, upto - flushed, os.POSIX_FADV_DONTNEED)
+                flushed = upto
+    finally:
+        report(None)
     return offset
 
 
@@ -265,9 +282,14 @@ _NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 def snapshot_disk(
-    src: str, store_dir: str, tmp_name: str, progress: Progress | None = None
+    src: str,
+    store_dir: str,
+    tmp_name: str,
+    progress: Progress | None = None,
+    src_format: str = "qcow2",
 ) -> tuple[str, int]:
-    """A standalone qcow2 of a server's disk (its overlay chain flattened) in the store.
+    """A standalone qcow2 of a server's disk in the store: its overlay chain flattened,
+    or a boot volume's file or block device (src_format qcow2 or raw).
 
     -U reads past the running QEMU's lock; the caller pauses the guest first, and a
     pause makes QEMU drain and flush its block layer, so the file is consistent.
@@ -278,7 +300,7 @@ def snapshot_disk(
     ok = False
     try:
         _qemu_img(
-            ["convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", "--", src, str(partial.path)],
+            ["convert", "-q", "-U", "-f", src_format, "-O", "qcow2", "--", src, str(partial.path)],
             "copy the server's disk",
             3600,
         )

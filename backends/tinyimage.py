@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from labcloud.backends.guest_sshd import DROPBEAR, add_sshd
+
 from labcloud.errors import BackendError
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "READY_PATTERN",
     "READY_UPTIME_PATTERN",
     "SHUTDOWN_PATTERN",
+    "SSHD_PATTERN",
     "CpioEntry",
     "Initramfs",
     "TinyImage",
@@ -89,6 +92,7 @@ CLOUDINIT_HOSTNAME_PATTERN = _P + r"cloud-init hostname (?P<hostname>[A-Za-z0-9.
 CLOUDINIT_KEYS_PATTERN = _P + r"cloud-init ssh-keys (?P<count>\d+)"
 CLOUDINIT_USERDATA_PATTERN = _P + r"cloud-init user-data ran exit (?P<rc>\d+)"
 SHUTDOWN_PATTERN = _P + r"shutdown"
+SSHD_PATTERN = _P + r"sshd dropbear port (?P<port>\d+)"
 
 # Most specific first: "nic-added" must not be read as "nic", "ready" has two shapes.
 CONSOLE_PATTERNS: Mapping[str, re.Pattern[str]] = {
@@ -108,6 +112,7 @@ CONSOLE_PATTERNS: Mapping[str, re.Pattern[str]] = {
         ("disk", DISK_PATTERN),
         ("ready", READY_UPTIME_PATTERN),
         ("shutdown", SHUTDOWN_PATTERN),
+        ("sshd", SSHD_PATTERN),
     )
 }
 
@@ -566,8 +571,9 @@ def build_initramfs(
     busybox: Path = BUSYBOX,
     guest_dir: Path = GUEST_DIR,
     modules: Iterable[str] = GUEST_MODULES,
+    dropbear: Path | None = DROPBEAR,
 ) -> Initramfs:
-    """Lay out the guest's root filesystem."""
+    """Lay out the guest's root filesystem (with an SSH server when the host has dropbear)."""
     fs = Initramfs()
     for d in ("dev", "proc", "sys", "run", "tmp", "mnt", "root", "var/www", "etc/udhcpc"):
         fs.dir(d, 0o1777 if d == "tmp" else 0o700 if d == "root" else 0o755)
@@ -626,6 +632,8 @@ def build_initramfs(
     fs.file("etc/profile", _PROFILE)
     fs.file("etc/os-release", _OS_RELEASE)
     fs.file("etc/hostname", "tiny\n")
+    if dropbear is not None:
+        add_sshd(fs, dropbear)
     return fs
 
 

@@ -11,6 +11,7 @@ PACKAGES=(
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   qemu-system-x86 qemu-utils dnsmasq-base nftables lvm2
   openssh-client openssh-server busybox-static linux-image-amd64
+  dropbear-bin
   iproute2 util-linux genisoimage python3-venv python3-dev gcc make
 )
 

@@ -4,8 +4,9 @@ pydantic, libvirt: about 0.4 s of every cold command) and forks one child per co
 The child gets the caller's stdin, stdout and stderr (passed over the socket), its
 environment, working directory and umask, and runs the same `main()` a cold process would:
 one code path. The server itself never opens the store or libvirt, and starts no thread,
-so every fork starts clean. It exits when idle, or at once when labcloud's own source files
-change, so a new checkout is never served by old code.
+so every fork starts clean (its warm-up only runs queries on a throw-away database in a
+temporary directory, gone before the first fork). It exits when idle, or at once when
+labcloud's own source files change, so a new checkout is never served by old code.
 
 Run by the launcher as `python -m labcloud.cli.forkserver`; never by hand.
 """
@@ -27,7 +28,8 @@ from pathlib import Path
 
 from labcloud.cli import forkserver_protocol as proto
 
-# Imported once here so every forked command finds them ready.
+# Imported once here so every forked command finds them ready: what `server create`,
+# `list` and `delete` load, down to SQLAlchemy's SQLite dialect.
 PRELOAD = (
     "labcloud.cli.main",
     "labcloud.cli.commands",
@@ -35,6 +37,12 @@ PRELOAD = (
     "labcloud.backends.libvirt_host",
     "labcloud.backends.host_agent",
     "labcloud.backends.domain_config",
+    "labcloud.backends.l3_agent",
+    "labcloud.services.network_part",
+    "labcloud.services.volume_part",
+    "labcloud.services.volume_attach",
+    "labcloud.services.volume_recovery",
+    "sqlalchemy.dialects.sqlite.pysqlite",
 )
 
 
@@ -46,6 +54,9 @@ def _preload() -> None:
         from sqlalchemy.orm import configure_mappers
 
         configure_mappers()
+    # Compiled SQL for the common commands, on a throw-away lab (labcloud/warmup.py).
+    with contextlib.suppress(Exception):
+        importlib.import_module("labcloud.warmup").warm()
 
 
 def _source_stamp() -> dict[str, int]:

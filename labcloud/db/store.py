@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
+from labcloud.db.engines import engine_for
 from labcloud.db.migrations import HEAD_REVISION
 from labcloud.errors import ConfigError
 
@@ -24,7 +24,7 @@ class Store:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / DB_NAME
         _ensure_db_file(state_dir, self.path)
-        self.engine = _make_engine(self.path)
+        self.engine = engine_for(self.path)
         # A second handle on the same pool whose transactions begin IMMEDIATE, so a
         # read-check-insert (allocation, quota) can never interleave with another writer.
         self._write_engine = self.engine.execution_options(lc_immediate=True)
@@ -76,27 +76,3 @@ def _ensure_db_file(state_dir: Path, path: Path) -> None:
         ) from None
     if not os.access(path, os.R_OK | os.W_OK):
         raise ConfigError(f"state database {path} is not writable", "run as its owner or root")
-
-
-def _make_engine(path: Path) -> Engine:
-    engine = create_engine(
-        f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False}
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-        # pysqlite's own transaction handling is turned off; we emit BEGIN ourselves.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        immediate = conn.get_execution_options().get("lc_immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine

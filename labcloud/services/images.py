@@ -402,6 +402,9 @@ class ImageService:
         A running guest is paused for the copy: QEMU drains and flushes its block layer
         when it pauses, so the overlay on disk is consistent while `qemu-img convert -U`
         flattens it (with its base) into one qcow2. It is resumed whatever happens.
+
+        A server booted from a volume is snapshotted as Nova does it for a user: the
+        image holds the root volume's content (its file, or its LV's block device).
         """
         check_name(name, "image name")
         self._refuse_existing([name])
@@ -410,10 +413,7 @@ class ImageService:
             raise Conflict(f"server {server.name} is busy ({server.task_state})")
         if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
             raise Conflict(f"cannot snapshot server {server.name} while it is {server.status}")
-        if compute.devices(server).root:
-            raise UsageError(
-                f"server {server.name} boots from a volume", "snapshot the volume instead"
-            )
+        disk, disk_format = _root_disk(compute, server)
         with self.ctx.store.read() as s:
             base = s.get(Image, server.image_id) if server.image_id else None
         base_props = json.loads(base.properties or "{}") if base else {}
@@ -442,7 +442,6 @@ class ImageService:
             min_ram=base.min_ram if base else 0,
             properties=json.dumps(props, sort_keys=True),
         )
-        disk = str(compute.instance_dir(server.id) / "disk")
         hv = self.ctx.hypervisor
 
         claimed: list[bool] = []
@@ -462,7 +461,7 @@ class ImageService:
                 hv.pause(server.id)
             try:
                 digest, size = self.ctx.agent.snapshot_disk(
-                    disk, str(self.store_dir), tmp, progress
+                    disk, str(self.store_dir), tmp, progress, disk_format
                 )
             finally:
                 if pause:
@@ -471,10 +470,12 @@ class ImageService:
             facts = self.ctx.agent.inspect_image(str(self.store_dir / tmp))
             found = image_formats.detect(facts, f"the snapshot of {server.name}")
             image.virtual_size = found.virtual_size
+            # A boot volume may be larger than the flavor's disk: a server needs that much.
+            image.min_disk = max(image.min_disk, -(-found.virtual_size // 1024**3))
             with self.ctx.store.write() as s:
                 row = s.get(Image, image.id)
                 if row is not None:
-                    row.virtual_size = found.virtual_size
+                    row.virtual_size, row.min_disk = found.virtual_size, image.min_disk
             return digest, size
 
         try:
@@ -541,6 +542,17 @@ class ImageService:
             used = set(s.exec(select(Image.checksum).where(Image.checksum.in_(checksums))))  # type: ignore[attr-defined]
         for digest in set(checksums) - used:
             self.ctx.agent.remove_file(str(self.store_dir / digest))
+
+
+def _root_disk(compute: Any, server: Server) -> tuple[str, str]:
+    """(path, format) of what a server boots from: its overlay, or its boot volume."""
+    devices = compute.devices(server)
+    if not devices.root:
+        return str(compute.instance_dir(server.id) / "disk"), "qcow2"
+    for disk in devices.disks:
+        if disk.get("boot_order") == 1 and disk.get("device", "disk") == "disk":
+            return str(disk["path"]), str(disk.get("file_format") or "raw")
+    raise Conflict(f"server {server.name} has no root disk to snapshot")
 
 
 def _check_properties(props: dict[str, str]) -> dict[str, str]:

@@ -66,6 +66,7 @@ class NodeAgent(Protocol):
         store_dir: str,
         tmp_name: str,
         progress: Callable[[int, int], None] | None = None,
+        src_format: str = "qcow2",
     ) -> tuple[str, int]: ...
     def publish_image(self, store_dir: str, tmp_name: str, digest: str) -> str: ...
     def export_image(

@@ -3,6 +3,14 @@
 Each running operation holds an flock on its own lock file. If the process dies at
 any step the kernel drops the lock, so another process can tell a crashed operation
 (lock free) from one still in progress (lock held) and finish or roll it back.
+
+The store records an operation when it begins (in the same transaction as its
+allocation) and when it ends. The steps in between are written into the lock file
+itself: a write of a few bytes instead of a write transaction per step. That is as
+safe: a step is read back only when the lock file is still there and free, which is
+exactly when its owner died, and a SIGKILL loses nothing already written to a file.
+Steps that carry detail a recovery needs (a checksum) also go to the store. Recovery
+never depends on a step being recorded: every undo is safe when its step never ran.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from labcloud.names import new_uuid
 # Fault injection for the crash-consistency tests: `server.create:define` makes the
 # process SIGKILL itself the moment it records that step, before doing it.
 FAULT_ENV = "LABCLOUD_FAULT_KILL_AT"
+STEP_BYTES = 32  # Operation.step's max_length
 
 
 class OperationHandle:
@@ -36,15 +45,17 @@ class OperationHandle:
 
     def step(self, step: str, **detail: object) -> None:
         """Record that this step is about to run (intent first, then the work)."""
-        with self.journal.store.write() as s:
-            op = s.get(Operation, self.id)
-            assert op is not None
-            op.step = step
-            if detail:
+        if detail:
+            with self.journal.store.write() as s:
+                op = s.get(Operation, self.id)
+                assert op is not None
+                op.step = step
                 merged = json.loads(op.detail)
                 merged.update(detail)
                 op.detail = json.dumps(merged)
-            op.updated_at = utcnow()
+                op.updated_at = utcnow()
+        # One fixed-size write at offset 0: a reader sees the old step or the new one.
+        os.pwrite(self._lock.fileno(), step.encode().ljust(STEP_BYTES), 0)
         if os.environ.get(FAULT_ENV) == f"{self.kind}:{step}":
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -96,10 +107,18 @@ class Journal:
             lock.close()
 
     def interrupted(self) -> list[Operation]:
-        """Operations still marked running whose owner is gone."""
+        """Operations still marked running whose owner is gone, each with the last step
+        its owner recorded (from the lock file when it is there, else the store's)."""
         with self.store.read() as s:
             running = list(s.exec(select(Operation).where(Operation.state == "running")))
-        return [op for op in running if self._owner_dead(op.id)]
+        dead = []
+        for op in running:
+            owner_dead, step = self._owner_dead(op.id)
+            if owner_dead:
+                if step:
+                    op.step = step  # detached from the session: never written back
+                dead.append(op)
+        return dead
 
     @contextmanager
     def adopt(self, op: Operation) -> Iterator[OperationHandle | None]:
@@ -125,15 +144,17 @@ class Journal:
             lock_path.unlink(missing_ok=True)
             lock.close()
 
-    def _owner_dead(self, op_id: str) -> bool:
+    def _owner_dead(self, op_id: str) -> tuple[bool, str]:
+        """(is its owner gone, the step in its lock file or "")."""
         try:
             fd = os.open(self._lock_path(op_id), os.O_RDWR)
         except FileNotFoundError:
-            return True  # finished just now, or died; adopt() re-reads the row to tell
+            return True, ""  # finished just now, or died; adopt() re-reads the row to tell
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return False
+            return False, ""
+        else:
+            return True, os.pread(fd, STEP_BYTES, 0).decode(errors="replace").strip()
         finally:
             os.close(fd)
-        return True

@@ -145,6 +145,8 @@ class NetworkPart:
             self.service.sync_dhcp(network_id)
 
     def _mark(self, ports: list[Port], status: str) -> None:
+        if not ports:
+            return  # no write transaction (and no wait for the write lock) for nothing
         with self.ctx.store.write() as s:
             for port in ports:
                 row = s.get(Port, port.id)

@@ -543,7 +543,11 @@ class SecurityGroupPart:
                 s.add(PortSecurityGroup(port_id=port.id, security_group_id=group.id))
 
     def provision(self, server: Server, request: CreateRequest) -> None:
-        # Before the domain starts: the tap is filtered from its first frame.
+        # Before the domain starts: the tap is filtered from its first frame. A server
+        # without ports adds nothing to the node's filter: no reload (an `nft` run) then.
+        with self.service.ctx.store.read() as s:
+            if s.exec(select(Port.id).where(Port.device_id == server.id)).first() is None:
+                return
         self.service.apply()
 
     def devices(self, server: Server) -> Devices:

@@ -136,6 +136,8 @@ class VolumePart:
                     "format": image.file_format,
                 }
                 self.svc.backend(vol.volume_type).create(vol.id, vol.size * GIB, source)
+        if not rows:
+            return  # a server without volumes: nothing to mark in-use
         with self.svc.ctx.store.write() as s:
             for vol in s.exec(select(Volume).where(Volume.server_id == server.id)):
                 if vol.status in ("creating", "attaching"):

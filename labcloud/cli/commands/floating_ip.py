@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 
@@ -81,9 +82,7 @@ def fip_show(lab: Any, a: Any) -> Record:
     args=(arg("floating_ip", nargs="+"),),
 )
 def fip_delete(lab: Any, a: Any) -> str:
-    for ref in a.floating_ip:
-        lab.floating_ips.delete(ref)
-    return ""
+    return each(a.floating_ip, lab.floating_ips.delete)
 
 
 @command(

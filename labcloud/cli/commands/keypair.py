@@ -7,6 +7,7 @@ import shlex
 import sys
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.inputs import read_user_file
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
@@ -96,9 +97,7 @@ def keypair_show(lab: Any, a: Any) -> Record | str:
     args=(arg("keypair", nargs="+"),),
 )
 def keypair_delete(lab: Any, a: Any) -> str:
-    for ref in a.keypair:
-        lab.keypairs.delete(ref)
-    return ""
+    return each(a.keypair, lab.keypairs.delete)
 
 
 @command(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 
@@ -135,9 +136,7 @@ def network_set(lab: Any, a: Any) -> str:
     args=(arg("network", nargs="+"),),
 )
 def network_delete(lab: Any, a: Any) -> str:
-    for ref in a.network:
-        lab.network.delete_network(ref)
-    return ""
+    return each(a.network, lab.network.delete_network)
 
 
 @command(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.inputs import parse_pairs
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
@@ -130,9 +131,7 @@ def port_set(lab: Any, a: Any) -> str:
     args=(arg("port", nargs="+"),),
 )
 def port_delete(lab: Any, a: Any) -> str:
-    for ref in a.port:
-        lab.network.delete_port(ref)
-    return ""
+    return each(a.port, lab.network.delete_port)
 
 
 @command(

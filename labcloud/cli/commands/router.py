@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
@@ -78,9 +79,7 @@ def router_show(lab: Any, a: Any) -> Record:
     args=(arg("router", nargs="+"),),
 )
 def router_delete(lab: Any, a: Any) -> str:
-    for ref in a.router:
-        lab.routers.delete(ref)
-    return ""
+    return each(a.router, lab.routers.delete)
 
 
 @command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.services.security_groups import RuleRequest
@@ -112,9 +113,7 @@ def sg_show(lab: Any, a: Any) -> Record:
     args=(arg("group", nargs="+"),),
 )
 def sg_delete(lab: Any, a: Any) -> str:
-    for ref in a.group:
-        lab.security_groups.delete(ref)
-    return ""
+    return each(a.group, lab.security_groups.delete)
 
 
 @command(
@@ -187,9 +186,7 @@ def sg_rule_list(lab: Any, a: Any) -> Table:
     args=(arg("rule", nargs="+"),),
 )
 def sg_rule_delete(lab: Any, a: Any) -> str:
-    for ref in a.rule:
-        lab.security_groups.delete_rule(ref)
-    return ""
+    return each(a.rule, lab.security_groups.delete_rule)
 
 
 @command(

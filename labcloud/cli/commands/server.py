@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.inputs import parse_pairs, read_user_file
 from labcloud.cli.output import Record, Table
 from labcloud.cli.progress import Progress
@@ -144,12 +145,6 @@ def server_show(lab: Any, a: Any) -> Record:
     return record(lab, lab.compute.get(a.server))
 
 
-def _each(lab: Any, a: Any, action: str, **kw: Any) -> str:
-    for ref in a.server:
-        getattr(lab.compute, action)(ref, **kw)
-    return ""
-
-
 @command(
     "server",
     "start",
@@ -158,7 +153,7 @@ def _each(lab: Any, a: Any, action: str, **kw: Any) -> str:
     args=(_SERVERS, _WAIT),
 )
 def server_start(lab: Any, a: Any) -> str:
-    return _each(lab, a, "start")
+    return each(a.server, lab.compute.start)
 
 
 @command(
@@ -169,7 +164,7 @@ def server_start(lab: Any, a: Any) -> str:
     args=(_SERVERS, _WAIT, _TIMEOUT),
 )
 def server_stop(lab: Any, a: Any) -> str:
-    return _each(lab, a, "stop", timeout=a.timeout)
+    return each(a.server, lab.compute.stop, timeout=a.timeout)
 
 
 @command(
@@ -186,7 +181,7 @@ def server_stop(lab: Any, a: Any) -> str:
     ),
 )
 def server_reboot(lab: Any, a: Any) -> str:
-    return _each(lab, a, "reboot", hard=a.hard, timeout=a.timeout)
+    return each(a.server, lab.compute.reboot, hard=a.hard, timeout=a.timeout)
 
 
 @command(
@@ -197,7 +192,7 @@ def server_reboot(lab: Any, a: Any) -> str:
     args=(_SERVERS,),
 )
 def server_pause(lab: Any, a: Any) -> str:
-    return _each(lab, a, "pause")
+    return each(a.server, lab.compute.pause)
 
 
 @command(
@@ -208,7 +203,7 @@ def server_pause(lab: Any, a: Any) -> str:
     args=(_SERVERS,),
 )
 def server_unpause(lab: Any, a: Any) -> str:
-    return _each(lab, a, "unpause")
+    return each(a.server, lab.compute.unpause)
 
 
 @command(
@@ -219,7 +214,7 @@ def server_unpause(lab: Any, a: Any) -> str:
     args=(_SERVERS, _WAIT),
 )
 def server_suspend(lab: Any, a: Any) -> str:
-    return _each(lab, a, "suspend")
+    return each(a.server, lab.compute.suspend)
 
 
 @command(
@@ -230,7 +225,7 @@ def server_suspend(lab: Any, a: Any) -> str:
     args=(_SERVERS, _WAIT),
 )
 def server_resume(lab: Any, a: Any) -> str:
-    return _each(lab, a, "resume")
+    return each(a.server, lab.compute.resume)
 
 
 @command(
@@ -241,7 +236,7 @@ def server_resume(lab: Any, a: Any) -> str:
     args=(_SERVERS, _WAIT),
 )
 def server_delete(lab: Any, a: Any) -> str:
-    return _each(lab, a, "delete")
+    return each(a.server, lab.compute.delete)
 
 
 @command(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 
@@ -158,9 +159,7 @@ def volume_extend(lab: Any, a: Any) -> Record:
     args=(arg("volume", nargs="+"),),
 )
 def volume_delete(lab: Any, a: Any) -> str:
-    for ref in a.volume:
-        lab.volumes.delete(ref)
-    return ""
+    return each(a.volume, lab.volumes.delete)
 
 
 @command("volume", "type", "list", help="List volume types", example="labcloud volume type list")
@@ -224,9 +223,7 @@ def snapshot_show(lab: Any, a: Any) -> Record:
     args=(arg("snapshot", nargs="+"),),
 )
 def snapshot_delete(lab: Any, a: Any) -> str:
-    for ref in a.snapshot:
-        lab.volumes.delete_snapshot(ref)
-    return ""
+    return each(a.snapshot, lab.volumes.delete_snapshot)
 
 
 @command(
