@@ -29,7 +29,7 @@ from labcloud.services.stacks.apply import Applier
 from labcloud.services.stacks.catalog import Catalog
 from labcloud.services.stacks.plan import Change, Owned, Plan, delete_rank, make_plan
 from labcloud.services.stacks.refs import OUTPUT_REF, Key, graph
-from labcloud.services.stacks.schema import StackFile, parse
+from labcloud.services.stacks.schema import ADMIN_KINDS, StackFile, parse
 
 
 @dataclass
@@ -76,16 +76,23 @@ class StackService:
             rid = catalog.names(kind).get(res_name)
             return rid is not None and rid not in owned_ids
 
+        def existing() -> dict[Key, dict[str, Any]]:
+            found = exporter.current(self.lab)
+            if any(kind in ADMIN_KINDS for kind, _n in [*stack.decls, *owned]):
+                found.update(exporter.identity(self.lab))
+            return found
+
         def adoptable(kind: str, res_name: str) -> dict[str, Any] | None:
             rid = catalog.names(kind).get(res_name)
             if rid in others:
                 return None  # another stack's: never taken
-            return exporter.current(self.lab).get((kind, res_name))
+            return existing().get((kind, res_name))
 
         now: dict[tuple[str, str], dict[str, Any]] = {}
         if owned:
-            for (kind, res_name), spec in exporter.current(self.lab).items():
-                rid = catalog.names(kind).get(res_name)
+            for (kind, res_name), spec in existing().items():
+                # a quota's ID is its project's
+                rid = catalog.names("project" if kind == "quota" else kind).get(res_name)
                 if rid:
                     now[(kind, rid)] = spec
         plan = make_plan(
@@ -111,8 +118,9 @@ class StackService:
         workers: int = 4,
         log: Callable[[str], None] = lambda _l: None,
     ) -> Loaded:
-        self._warm()
         loaded = self.plan(file, name, params, adopt)
+        _require_admin_for(loaded.plan.actionable, self.ctx)
+        self._warm()
         stack = loaded.stack
         row = self._ensure_stack(stack, file)
         with self._locked(row):
@@ -135,9 +143,10 @@ class StackService:
     def destroy(
         self, name: str, keep_volumes: bool = False, log: Callable[[str], None] = lambda _l: None
     ) -> list[Change]:
-        self._warm()
         row = self._get_stack(name)
         owned = self._owned(row.id)
+        _require_admin_for([Change("delete", k, n) for k, n in owned], self.ctx)
+        self._warm()
         with self._locked(row):
             self._set_status(row.id, "DESTROYING")
             recorder = _Recorder(self.ctx, row.id)
@@ -241,7 +250,11 @@ class StackService:
             f"labcloud stack export of project {self.ctx.project.name}\n"
             "take it over with: labcloud stack apply FILE --adopt"
         )
-        return exporter.to_toml(exporter.current(self.lab), header)
+        specs = exporter.current(self.lab)
+        _project, overrides = self.lab.quotas.overrides()
+        if overrides:
+            specs[("quota", self.ctx.project.name)] = exporter.quota_spec(overrides)
+        return exporter.to_toml(specs, header)
 
     # -- records --------------------------------------------------------------------
     def _warm(self) -> None:
@@ -257,6 +270,8 @@ class StackService:
             "keypairs",
             "flavors",
             "l3_agent",
+            "identity",
+            "quotas",
         ):
             getattr(self.lab, attr)
         _ = self.ctx.hypervisor, self.ctx.project, self.ctx.net
@@ -330,6 +345,14 @@ class StackService:
                     "wait for it to finish",
                 ) from None
             yield
+
+
+def _require_admin_for(changes: list[Change], ctx: ServiceContext) -> None:
+    """Projects, users and quotas are the lab's, not a project's: refuse a member before
+    anything is changed, with the service's own words."""
+    kinds = sorted({c.kind for c in changes if c.kind in ADMIN_KINDS})
+    if kinds:
+        ctx.access.require_admin(f"a stack that changes {', '.join(k + 's' for k in kinds)}")
 
 
 class _Recorder:
