@@ -171,7 +171,7 @@ def test_a_member_applying_identity_gets_the_services_refusal(
     with pytest.raises(Forbidden) as err:
         member.stacks.apply(str(stack_file))
     assert err.value.one_line().startswith(
-        "a stack that changes projects, quotas, users needs the admin role"
+        "a stack of projects, quotas, users needs the admin role"
     )
     assert "team2" not in {p.name for p in lab.identity.list_projects()}  # nothing changed
 

@@ -118,9 +118,11 @@ class StackService:
         workers: int = 4,
         log: Callable[[str], None] = lambda _l: None,
     ) -> Loaded:
-        loaded = self.plan(file, name, params, adopt)
-        _require_admin_for(loaded.plan.actionable, self.ctx)
+        declared = self.read(file, name, params)
+        row = self._stack_row(declared.name)
+        _require_admin_for([*declared.decls, *(self._owned(row.id) if row else {})], self.ctx)
         self._warm()
+        loaded = self.plan(file, name, params, adopt)
         stack = loaded.stack
         row = self._ensure_stack(stack, file)
         with self._locked(row):
@@ -145,7 +147,7 @@ class StackService:
     ) -> list[Change]:
         row = self._get_stack(name)
         owned = self._owned(row.id)
-        _require_admin_for([Change("delete", k, n) for k, n in owned], self.ctx)
+        _require_admin_for(list(owned), self.ctx)
         self._warm()
         with self._locked(row):
             self._set_status(row.id, "DESTROYING")
@@ -347,12 +349,12 @@ class StackService:
             yield
 
 
-def _require_admin_for(changes: list[Change], ctx: ServiceContext) -> None:
-    """Projects, users and quotas are the lab's, not a project's: refuse a member before
-    anything is changed, with the service's own words."""
-    kinds = sorted({c.kind for c in changes if c.kind in ADMIN_KINDS})
+def _require_admin_for(keys: list[Key], ctx: ServiceContext) -> None:
+    """Projects, users and quotas are the lab's, not a project's: a stack that declares or
+    owns any is applied and destroyed by an admin only, refused before anything changes."""
+    kinds = sorted({kind for kind, _name in keys if kind in ADMIN_KINDS})
     if kinds:
-        ctx.access.require_admin(f"a stack that changes {', '.join(k + 's' for k in kinds)}")
+        ctx.access.require_admin(f"a stack of {', '.join(k + 's' for k in kinds)}")
 
 
 class _Recorder:
