@@ -101,7 +101,6 @@ def test_the_declared_user_works_in_the_declared_project_until_the_quota_says_no
     assert refused.returncode == EXIT_CODES["quota"], refused.stderr
     assert refused.stderr.strip().count("\n") == 0
     assert "quota exceeded for networks in project 'team2': 1 of 1 used" in refused.stderr
-    as_dana(lab, "network", "delete", "dana-net", "--project", "team2")
 
 
 def test_a_second_apply_has_nothing_to_do(lab: Node, team: Path) -> None:
@@ -130,6 +129,14 @@ def test_a_member_may_not_apply_a_stack_of_identity(lab: Node, team: Path) -> No
 def test_destroy_removes_the_project_and_user_and_restores_the_quotas(
     lab: Node, team: Path, default_volumes: object
 ) -> None:
+    # team2 still holds dana's network: the project is refused first, and nothing changes.
+    held = lab.labcloud("stack", "destroy", "team", check=False)
+    assert held.returncode == EXIT_CODES["conflict"], held.stderr
+    assert "project 'team2' still holds 1 network (dana-net)" in held.stderr
+    assert "run `stack destroy` again" in held.stderr
+    assert {p["Name"] for p in js(lab, "project", "list", user="dana")} == {"team2"}  # type: ignore[attr-defined,index]
+    as_dana(lab, "network", "delete", "dana-net", "--project", "team2")
+
     out = lab.labcloud("stack", "destroy", "team").stdout
     assert "stack team destroyed: 4 resources deleted" in out
     assert "team2" not in {p["Name"] for p in js(lab, "project", "list")}  # type: ignore[attr-defined,index]

@@ -143,7 +143,7 @@ def test_destroy_removes_what_the_stack_made_and_restores_the_defaults(lab: Lab)
     records = Records()
     apply(lab, TEAM, records)
     lines = apply(lab, "", records)
-    assert lines[-1] == "- project team2"  # after the user and the quotas
+    assert lines[0] == "- project team2"  # the one step the service may refuse, first
     assert "team2" not in {p.name for p in lab.identity.list_projects()}
     assert "nobody" not in {u.name for u, _ in lab.identity.list_users()}
     assert limits(lab, "demo") == defaults
@@ -158,6 +158,8 @@ def test_a_project_that_still_holds_something_is_not_deleted(lab: Lab) -> None:
     with pytest.raises(Conflict, match="still holds 1 security group"):
         apply(lab, "", records)
     assert ("project", "team2") in records.owned  # kept: the next destroy tries again
+    assert roles(lab, "nobody") == {"team2": "member", "demo": "reader"}  # refused first
+    assert limits(lab, "team2")["instances"] == 2
 
 
 def test_a_member_applying_identity_gets_the_services_refusal(

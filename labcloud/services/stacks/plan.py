@@ -260,9 +260,11 @@ DELETE_ORDER = (
     "keypair",
     "image",
     "flavor",
+    # The service refuses a project that still holds anything: try that first, so a refusal
+    # leaves its user and quotas as they were. (Its own roles and limits go with it.)
+    "project",
     "quota",
     "user",
-    "project",  # last: the service refuses a project that still holds anything
 )
 
 

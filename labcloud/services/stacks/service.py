@@ -162,7 +162,7 @@ class StackService:
                 {},
             )
             plan.changes.sort(key=lambda c: delete_rank(c.key))
-            Applier(Actions(self.lab), recorder, owned, 4, log).run(plan)
+            Applier(Actions(self.lab), recorder, owned, 4, log, "stack destroy").run(plan)
             with self.ctx.store.write() as s:
                 stack = s.get(Stack, row.id)
                 if stack is not None:
