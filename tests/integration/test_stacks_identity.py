@@ -134,6 +134,7 @@ def test_destroy_removes_the_project_and_user_and_restores_the_quotas(
     assert held.returncode == EXIT_CODES["conflict"], held.stderr
     assert "project 'team2' still holds 1 network (dana-net)" in held.stderr
     assert "run `stack destroy` again" in held.stderr
+    assert js(lab, "stack", "show", "team")["status"] == "FAILED"  # type: ignore[index]
     assert {p["Name"] for p in js(lab, "project", "list", user="dana")} == {"team2"}  # type: ignore[attr-defined,index]
     as_dana(lab, "network", "delete", "dana-net", "--project", "team2")
 

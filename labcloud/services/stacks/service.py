@@ -162,7 +162,11 @@ class StackService:
                 {},
             )
             plan.changes.sort(key=lambda c: delete_rank(c.key))
-            Applier(Actions(self.lab), recorder, owned, 4, log, "stack destroy").run(plan)
+            try:
+                Applier(Actions(self.lab), recorder, owned, 4, log, "stack destroy").run(plan)
+            except BaseException:
+                self._set_status(row.id, "FAILED")  # what is left is still the stack's
+                raise
             with self.ctx.store.write() as s:
                 stack = s.get(Stack, row.id)
                 if stack is not None:
