@@ -193,3 +193,14 @@ def test_bad_identity_declarations_name_the_line(lab: Lab, text: str, words: str
         plan(lab, text, Records())
     assert words in err.value.one_line()
     assert "team.toml:" in err.value.one_line()
+
+
+def test_an_existing_project_is_refused_unless_adopted(lab: Lab) -> None:
+    stack_file = Path(str(lab.config.source)).with_name("own.toml")
+    stack_file.write_text('[project.demo]\ndescription = "ours now"\n')
+    with pytest.raises(ConfigError, match="a project named 'demo' already exists"):
+        lab.stacks.plan(str(stack_file))
+    adopting = lab.stacks.plan(str(stack_file), adopt=True).plan
+    assert [(c.line(), c.notes) for c in adopting.actionable] == [
+        ("= project demo", ["description: 'A project for trying things out' -> 'ours now'"])
+    ]
