@@ -223,7 +223,16 @@ def _boot_id() -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write under a temporary name of this writer's own, then rename over `path`: two
+    processes writing at once (two probes on a fresh node) each rename their own file, so
+    neither finds its temporary gone, and a reader sees one whole file or the other."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -133,3 +133,23 @@ class QuotaService:
                 else:
                     row.hard_limit = value
         return self.show(project.name)
+
+    @admin_only
+    def unset(self, project_ref: str, names: list[str]) -> Project:
+        """Drop a project's own limits: lab.toml's [quotas] applies to them again."""
+        for name in names:
+            if name not in COUNTERS:
+                raise UsageError(f"unknown quota {name!r}", "one of: " + ", ".join(RESOURCES))
+        with self.ctx.store.write() as s:
+            project = find(s, Project, project_ref, "project")
+            for row in s.exec(select(QuotaLimit).where(QuotaLimit.project_id == project.id)):
+                if row.resource in names:
+                    s.delete(row)
+        return project
+
+    def overrides(self, project_ref: str | None = None) -> tuple[Project, dict[str, int]]:
+        """The limits `quota set` gave a project (not lab.toml's defaults)."""
+        with self.ctx.store.read() as s:
+            project = self._project(s, project_ref)
+            rows = s.exec(select(QuotaLimit).where(QuotaLimit.project_id == project.id))
+            return project, {row.resource: row.hard_limit for row in rows}

@@ -37,6 +37,9 @@ class Actions:
             "volume": lambda: self.lab.volumes.get(name),
             "server": lambda: self.lab.compute.get(name, sync=False),
             "floating_ip": lambda: self.lab.floating_ips.get(name),  # named by its address
+            "project": lambda: self.lab.identity.get_project(name),
+            "user": lambda: self.lab.identity.get_user(name)[0],
+            "quota": lambda: self.lab.identity.get_project(name),  # a quota's ID is its project's
         }.get(kind)
         if getter is None:
             return None
@@ -54,6 +57,8 @@ class Actions:
             spec["rules"] = []
         elif kind == "floating_ip":
             spec["server"] = ""
+        elif kind == "user":
+            spec["roles"] = {}
         return spec
 
     def _file(self, name: str) -> str:
@@ -118,7 +123,16 @@ class Actions:
             return str(self._create_server(name, p).id)
         if kind == "floating_ip":
             return str(lab.floating_ips.create(p["network"], p["address"] or None).id)
-        raise UsageError(f"{kind} resources are declared only; they are not applied yet")
+        if kind == "project":
+            return str(lab.identity.create_project(name, p["description"], p["enabled"]).id)
+        if kind == "user":
+            return str(lab.identity.create_user(name).id)  # roles: link, once projects exist
+        if kind == "quota":
+            limits = _limits(p)
+            if limits:
+                return str(lab.quotas.set(name, limits)[0].id)
+            return str(lab.identity.get_project(name).id)
+        raise UsageError(f"unknown kind of resource {kind!r}")
 
     def _create_server(self, name: str, p: dict[str, Any]) -> Any:
         user_data = p["user_data"].encode() if p["user_data"] else None
@@ -165,6 +179,10 @@ class Actions:
                     _quiet(lambda v=vol: lab.volumes.detach(rid, v))
         elif kind == "floating_ip" and old["server"] and old["server"] != new["server"]:
             _quiet(lambda: lab.floating_ips.disassociate(old["server"], rid))
+        elif kind == "user":
+            for project in old["roles"]:
+                if project not in new["roles"]:
+                    _quiet(lambda p=project: lab.identity.remove_role(rid, p))
 
     def link(
         self, kind: str, rid: str, old: dict[str, Any], new: dict[str, Any], extra: dict[str, Any]
@@ -214,6 +232,22 @@ class Actions:
             fip = lab.floating_ips.get(rid)
             if new["server"] and not fip.port_id:
                 lab.floating_ips.associate(new["server"], rid)
+        elif kind == "project":
+            if (new["description"], new["enabled"]) != (old["description"], old["enabled"]):
+                lab.identity.set_project(
+                    rid, description=new["description"], enabled=new["enabled"]
+                )
+        elif kind == "user":
+            for project, role in new["roles"].items():
+                if old["roles"].get(project) != role:
+                    lab.identity.add_role(rid, project, role)
+        elif kind == "quota":
+            changed = {k: v for k, v in _limits(new).items() if old.get(k) != v}
+            if changed:
+                lab.quotas.set(rid, changed)
+            dropped = [k for k, v in new.items() if v is None and old.get(k) is not None]
+            if dropped:
+                lab.quotas.unset(rid, dropped)
 
     def _add_rule(self, group: str, rule: dict[str, Any]) -> str:
         req = RuleRequest(
@@ -251,6 +285,10 @@ class Actions:
                 "volume": lab.volumes.delete,
                 "server": lab.compute.delete,
                 "floating_ip": lab.floating_ips.delete,
+                "project": lab.identity.delete_project,
+                "user": lab.identity.delete_user,
+                # lab.toml's defaults apply again to the limits the stack set
+                "quota": lambda r: lab.quotas.unset(r, list(_limits(old))),
             }[kind]
             deleter(rid)
             if kind == "image" and old.get("builtin"):
@@ -258,6 +296,11 @@ class Actions:
                     _quiet(lambda n=f"{name}-{part}": lab.images.delete(n))
         except NotFound:
             pass  # gone already: what delete wanted
+
+
+def _limits(props: dict[str, Any]) -> dict[str, int]:
+    """The limits a quota declares; one not given is lab.toml's, so not set."""
+    return {k: v for k, v in props.items() if v is not None}
 
 
 def _quiet(step: Any) -> None:

@@ -53,7 +53,9 @@ class Applier:
         owned: dict[Key, Owned],
         workers: int = 4,
         log: Callable[[str], None] = lambda _line: None,
+        again: str = "stack apply",
     ) -> None:
+        self.again = again  # the command that resumes after a failure
         self.actions = actions
         self.rec = recorder
         self.owned = owned
@@ -160,7 +162,7 @@ class Applier:
                 raise type(first.error)(
                     f"{kind} {name}: {first.error.message}",
                     (first.error.hint + "; " if first.error.hint else "")
-                    + "what was done is recorded: fix the cause and run `stack apply` again",
+                    + f"what was done is recorded: fix the cause and run `{self.again}` again",
                 ) from first.error
             raise first.error
 

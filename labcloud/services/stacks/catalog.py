@@ -21,6 +21,8 @@ LISTERS = {
     "volume": lambda lab: lab.volumes.list(),
     "server": lambda lab: lab.compute.list(sync=False),
     "floating_ip": lambda lab: lab.floating_ips.list(),
+    "project": lambda lab: lab.identity.list_projects(),
+    "user": lambda lab: [user for user, _roles in lab.identity.list_users()],
 }
 
 
@@ -40,12 +42,11 @@ class Catalog:
         return self._names[kind]
 
     def exists(self, kind: str, name: str) -> bool:
-        if kind in ("project", "user", "quota"):
-            return True  # identity is checked by the identity service, later
         return name in self.names(kind)
 
     def has_id(self, kind: str, resource_id: str) -> bool:
-        return resource_id in self.names(kind).values()
+        # A quota's ID is its project's: it exists as long as the project does.
+        return resource_id in self.names("project" if kind == "quota" else kind).values()
 
     def forget(self, kind: str) -> None:
         self._names.pop(kind, None)

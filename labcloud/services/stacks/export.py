@@ -126,6 +126,26 @@ def current(lab: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+def identity(lab: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(kind, name) -> properties of the projects, users and quota overrides the caller
+    can see: what plan reads back (a role removed by hand) and what --adopt takes over."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for project in lab.identity.list_projects():
+        out[("project", project.name)] = {
+            "description": project.description,
+            "enabled": project.enabled,
+        }
+        out[("quota", project.name)] = quota_spec(lab.quotas.overrides(project.id)[1])
+    for user, roles in lab.identity.list_users():
+        out[("user", user.name)] = {"roles": {a.project: a.role for a in roles}}
+    return out
+
+
+def quota_spec(overrides: dict[str, int]) -> dict[str, Any]:
+    """A [quota.PROJECT] table's properties: None where lab.toml's default applies."""
+    return {key: overrides.get(key) for key in KINDS["quota"]}
+
+
 def to_toml(specs: dict[tuple[str, str], dict[str, Any]], header: str = "") -> str:
     """The specs as a stack file: one table per resource, defaults left out."""
     lines = [f"# {line}" for line in header.splitlines()]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labcloud.services.stacks.refs import Key, topological
-from labcloud.services.stacks.schema import DECLARED_ONLY, KINDS, StackFile
+from labcloud.services.stacks.schema import KINDS, StackFile
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "="}
 
@@ -54,7 +54,6 @@ class Plan:
     stack: str
     changes: list[Change]
     deps: dict[Key, set[Key]]
-    declared_only: list[Key] = field(default_factory=list)
 
     @property
     def actionable(self) -> list[Change]:
@@ -71,8 +70,6 @@ class Plan:
         for c in self.actionable:
             lines.append(f"  {c.line()}")
             lines += [f"      {note}" for note in c.notes]
-        for kind, name in self.declared_only:
-            lines.append(f"  ! {kind} {name}: declared only (identity resources are a follow-up)")
         n = self.counts()
         if not self.actionable:
             lines.append("  no changes: the lab matches the file")
@@ -121,6 +118,10 @@ def _notes(kind: str, key: str, ftype: str, a: Any, b: Any, change: str) -> list
     tail = " (forces replacement)" if change == "replace" else ""
     if ftype == "strs":
         return [f"+ {key} {x}" for x in b if x not in a] + [f"- {key} {x}" for x in a if x not in b]
+    if ftype == "roles":
+        return [f"+ role {r} in {p}" for p, r in b.items() if a.get(p) != r] + [
+            f"- role {r} in {p}" for p, r in a.items() if p not in b
+        ]
     if ftype == "rules":
         ka, kb = [rule_key(r) for r in a], [rule_key(r) for r in b]
         return [f"+ rule {x}" for x in kb if x not in ka] + [
@@ -131,6 +132,8 @@ def _notes(kind: str, key: str, ftype: str, a: Any, b: Any, change: str) -> list
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "default"  # a quota left at lab.toml's
     if isinstance(value, list):
         return (
             "["
@@ -156,13 +159,9 @@ def make_plan(
     gives its current spec). `current(kind, id)`: what the resource is now, so a change
     made by hand (a server resized, a volume detached) shows and is put back."""
     changes: dict[Key, Change] = {}
-    declared_only: list[Key] = []
     for key in topological(deps):
         decl = stack.decls[key]
         kind, name = key
-        if kind in DECLARED_ONLY:
-            declared_only.append(key)
-            continue
         have = owned.get(key)
         if have is None or (have.status == "CREATING" and have.resource_id is None):
             changes[key] = _new(stack, decl.path, kind, name, decl.props, unowned, adopt, have)
@@ -185,7 +184,7 @@ def make_plan(
         changes[key] = Change(action, kind, name, notes, old, decl.props)
     for key in sorted(set(owned) - set(stack.decls), key=delete_rank):
         changes[key] = Change("delete", *key, old=owned[key].spec)
-    return Plan(stack.name, list(changes.values()), deps, declared_only)
+    return Plan(stack.name, list(changes.values()), deps)
 
 
 # Fields read back from the lab before diffing: the ones a hand-made command may change
@@ -198,12 +197,20 @@ REFRESHED: dict[str, tuple[str, ...]] = {
     "floating_ip": ("server",),
     "network": ("shared", "external"),
     "subnet": ("dhcp", "dns"),
+    "project": ("description", "enabled"),
+    "user": ("roles",),
+    "quota": tuple(KINDS["quota"]),
 }
 
 
 def refreshed(kind: str, recorded: dict[str, Any], now: dict[str, Any] | None) -> dict[str, Any]:
     if not now:
         return recorded
+    now = dict(now)
+    if kind == "user":  # a role given by hand in a project the stack never named is not its
+        now["roles"] = {p: r for p, r in now["roles"].items() if p in recorded.get("roles", {})}
+    if kind == "quota":  # nor is a limit it never set
+        now = {k: v for k, v in now.items() if recorded.get(k) is not None}
     return {**recorded, **{k: now[k] for k in REFRESHED.get(kind, ()) if k in now}}
 
 
@@ -253,6 +260,11 @@ DELETE_ORDER = (
     "keypair",
     "image",
     "flavor",
+    # The service refuses a project that still holds anything: try that first, so a refusal
+    # leaves its user and quotas as they were. (Its own roles and limits go with it.)
+    "project",
+    "quota",
+    "user",
 )
 
 

@@ -20,6 +20,8 @@ OUTPUT_ATTRS = {"id", "name", "status", "address", "addresses", "cidr", "gateway
 
 def references(decl: Decl) -> Iterator[tuple[Key, tuple[Any, ...]]]:
     """(kind, name) of everything a declaration names, with the key path naming it."""
+    if decl.kind == "quota":
+        yield ("project", decl.name), decl.path  # [quota.PROJECT] names its project
     for key, f in KINDS[decl.kind].items():
         value = decl.props[key]
         path = (*decl.path, key)
@@ -29,6 +31,9 @@ def references(decl: Decl) -> Iterator[tuple[Key, tuple[Any, ...]]]:
                 for sk, sf in sub.items():
                     if sf.ref and item[sk]:
                         yield (sf.ref, item[sk]), (*path, i, sk)
+        elif f.type == "roles":
+            for project in value:
+                yield ("project", project), (*path, project)
         elif f.ref and f.type == "strs":
             for i, item in enumerate(value):
                 yield (f.ref, item), (*path, i)

@@ -9,12 +9,15 @@ docs read them from here.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from labcloud.errors import ConfigError, LabError
 from labcloud.names import check_name
+from labcloud.services.access import ROLES
+from labcloud.services.quota_usage import RESOURCES
 from labcloud.services.stacks.params import Parameters, substitute
 from labcloud.services.stacks.source import SourceFile
 
@@ -25,7 +28,7 @@ REQUIRED = object()
 class F:
     """One field of a resource: its type, default, reference and how a change is made."""
 
-    type: str  # str | int | bool | strs | rules | nics
+    type: str  # str | int | bool | strs | rules | nics | roles
     default: Any = REQUIRED
     ref: str | None = None  # the kind this value (or each item) names
     change: str = "replace"  # replace: a new resource; update: changed in place
@@ -45,15 +48,24 @@ NIC_FIELDS: dict[str, F] = {
 }
 
 KINDS: dict[str, dict[str, F]] = {
-    "project": {"description": F("str", "", change="update")},
-    "user": {"project": F("str", ref="project"), "role": F("str", "member", change="update")},
-    "quota": {
-        "servers": F("int", -1, change="update"),
-        "cores": F("int", -1, change="update"),
-        "ram": F("int", -1, change="update"),
-        "volumes": F("int", -1, change="update"),
-        "gigabytes": F("int", -1, change="update"),
+    # Identity: admin resources, made through IdentityService and QuotaService. A project
+    # declared here is only created: the stack's other resources go in the project the
+    # stack is applied in (`--project`), as a stack belongs to one project.
+    "project": {
+        "description": F("str", "", change="update"),
+        "enabled": F("bool", True, change="update"),
     },
+    "user": {
+        "roles": F(
+            "roles",
+            {},
+            ref="project",
+            change="update",
+            doc='a role per project, e.g. { demo = "member" } (reader | member | admin)',
+        ),
+    },
+    # [quota.PROJECT]: limits set for that project; a limit not given keeps lab.toml's.
+    "quota": {name: F("int", None, change="update", doc="-1 is unlimited") for name in RESOURCES},
     "flavor": {
         "vcpus": F("int"),
         "ram": F("int", doc="MiB"),
@@ -114,11 +126,11 @@ KINDS: dict[str, dict[str, F]] = {
         "address": F("str", ""),
     },
 }
-# Identity is being built separately: these are validated and shown, not applied yet.
-DECLARED_ONLY = frozenset({"project", "user", "quota"})
+# Kinds only a cloud admin may apply or destroy.
+ADMIN_KINDS = frozenset({"project", "user", "quota"})
 # Keys of lab.toml that configure the lab itself, not a stack: left to labcloud.config.
 LAB_CONFIG_KEYS = frozenset(
-    {"site", "flavors", "projects", "networks", "volume_backends", "volumes"}
+    {"site", "flavors", "projects", "quotas", "users", "networks", "volume_backends", "volumes"}
 )
 TOP_KEYS = ("stack", "parameters", "outputs", *KINDS)
 
@@ -219,14 +231,35 @@ def _fields(
         if key not in body:
             if f.default is REQUIRED:
                 raise src.error(path, f"missing required key {key!r}")
-            props[key] = list(f.default) if isinstance(f.default, list) else f.default
+            props[key] = (
+                type(f.default)(f.default) if isinstance(f.default, list | dict) else f.default
+            )
             continue
         props[key] = _typed(src, (*path, key), body[key], f)
     if len(path) == 2 and path[0] == "server":
         _check_server(src, path, props)
     if len(path) == 2 and path[0] == "image" and bool(props["builtin"]) == bool(props["file"]):
         raise src.error(path, "give exactly one of builtin or file")
+    if len(path) == 2 and path[0] == "quota":
+        for key, value in props.items():
+            if value is not None and value < -1:
+                raise src.error((*path, key), "a quota is -1 (unlimited) or at least 0")
     return props
+
+
+def _roles(src: SourceFile, path: tuple[Any, ...], value: Any) -> dict[str, str]:
+    """{ project = "role" }: each project a name, each role a known one."""
+    table = _expect(src, path, value, dict)
+    out: dict[str, str] = {}
+    for project, role in table.items():
+        _checked(src, (*path, project), project, "project name")
+        role = _expect(src, (*path, project), role, str)
+        if role not in ROLES:
+            close = difflib.get_close_matches(role, ROLES, n=1)
+            hint = f"did you mean {close[0]}?" if close else "one of: " + ", ".join(ROLES)
+            raise src.error((*path, project), f"unknown role {role!r}", hint)
+        out[project] = role
+    return out
 
 
 def _typed(src: SourceFile, path: tuple[Any, ...], value: Any, f: F) -> Any:
@@ -238,6 +271,8 @@ def _typed(src: SourceFile, path: tuple[Any, ...], value: Any, f: F) -> Any:
         return _expect(src, path, value, int)
     if f.type == "bool":
         return _expect(src, path, value, bool)
+    if f.type == "roles":
+        return _roles(src, path, value)
     items = _expect(src, path, value, list)
     if f.type == "strs":
         return [_expect(src, (*path, i), v, str) for i, v in enumerate(items)]

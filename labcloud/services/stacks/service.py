@@ -29,7 +29,7 @@ from labcloud.services.stacks.apply import Applier
 from labcloud.services.stacks.catalog import Catalog
 from labcloud.services.stacks.plan import Change, Owned, Plan, delete_rank, make_plan
 from labcloud.services.stacks.refs import OUTPUT_REF, Key, graph
-from labcloud.services.stacks.schema import StackFile, parse
+from labcloud.services.stacks.schema import ADMIN_KINDS, StackFile, parse
 
 
 @dataclass
@@ -76,16 +76,23 @@ class StackService:
             rid = catalog.names(kind).get(res_name)
             return rid is not None and rid not in owned_ids
 
+        def existing() -> dict[Key, dict[str, Any]]:
+            found = exporter.current(self.lab)
+            if any(kind in ADMIN_KINDS for kind, _n in [*stack.decls, *owned]):
+                found.update(exporter.identity(self.lab))
+            return found
+
         def adoptable(kind: str, res_name: str) -> dict[str, Any] | None:
             rid = catalog.names(kind).get(res_name)
             if rid in others:
                 return None  # another stack's: never taken
-            return exporter.current(self.lab).get((kind, res_name))
+            return existing().get((kind, res_name))
 
         now: dict[tuple[str, str], dict[str, Any]] = {}
         if owned:
-            for (kind, res_name), spec in exporter.current(self.lab).items():
-                rid = catalog.names(kind).get(res_name)
+            for (kind, res_name), spec in existing().items():
+                # a quota's ID is its project's
+                rid = catalog.names("project" if kind == "quota" else kind).get(res_name)
                 if rid:
                     now[(kind, rid)] = spec
         plan = make_plan(
@@ -111,6 +118,9 @@ class StackService:
         workers: int = 4,
         log: Callable[[str], None] = lambda _l: None,
     ) -> Loaded:
+        declared = self.read(file, name, params)
+        row = self._stack_row(declared.name)
+        _require_admin_for([*declared.decls, *(self._owned(row.id) if row else {})], self.ctx)
         self._warm()
         loaded = self.plan(file, name, params, adopt)
         stack = loaded.stack
@@ -135,9 +145,10 @@ class StackService:
     def destroy(
         self, name: str, keep_volumes: bool = False, log: Callable[[str], None] = lambda _l: None
     ) -> list[Change]:
-        self._warm()
         row = self._get_stack(name)
         owned = self._owned(row.id)
+        _require_admin_for(list(owned), self.ctx)
+        self._warm()
         with self._locked(row):
             self._set_status(row.id, "DESTROYING")
             recorder = _Recorder(self.ctx, row.id)
@@ -151,7 +162,11 @@ class StackService:
                 {},
             )
             plan.changes.sort(key=lambda c: delete_rank(c.key))
-            Applier(Actions(self.lab), recorder, owned, 4, log).run(plan)
+            try:
+                Applier(Actions(self.lab), recorder, owned, 4, log, "stack destroy").run(plan)
+            except BaseException:
+                self._set_status(row.id, "FAILED")  # what is left is still the stack's
+                raise
             with self.ctx.store.write() as s:
                 stack = s.get(Stack, row.id)
                 if stack is not None:
@@ -241,7 +256,11 @@ class StackService:
             f"labcloud stack export of project {self.ctx.project.name}\n"
             "take it over with: labcloud stack apply FILE --adopt"
         )
-        return exporter.to_toml(exporter.current(self.lab), header)
+        specs = exporter.current(self.lab)
+        _project, overrides = self.lab.quotas.overrides()
+        if overrides:
+            specs[("quota", self.ctx.project.name)] = exporter.quota_spec(overrides)
+        return exporter.to_toml(specs, header)
 
     # -- records --------------------------------------------------------------------
     def _warm(self) -> None:
@@ -257,6 +276,8 @@ class StackService:
             "keypairs",
             "flavors",
             "l3_agent",
+            "identity",
+            "quotas",
         ):
             getattr(self.lab, attr)
         _ = self.ctx.hypervisor, self.ctx.project, self.ctx.net
@@ -330,6 +351,14 @@ class StackService:
                     "wait for it to finish",
                 ) from None
             yield
+
+
+def _require_admin_for(keys: list[Key], ctx: ServiceContext) -> None:
+    """Projects, users and quotas are the lab's, not a project's: a stack that declares or
+    owns any is applied and destroyed by an admin only, refused before anything changes."""
+    kinds = sorted({kind for kind, _name in keys if kind in ADMIN_KINDS})
+    if kinds:
+        ctx.access.require_admin(f"a stack of {', '.join(k + 's' for k in kinds)}")
 
 
 class _Recorder:
