@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from labcloud.db import l3_models, models, network_models, volume_models  # noqa: F401
+from labcloud.db import (  # noqa: F401
+    l3_models,
+    models,
+    network_models,
+    node_models,
+    volume_models,
+)
 
 metadata = SQLModel.metadata

@@ -1,0 +1,26 @@
+"""What the node service needs from the SSH backend (backends/ssh_nodes.py).
+
+A node is passed as plain data: {"name", "host", "port", "user", "key_file", "libvirt_uri"}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from labcloud.services.interfaces import Hypervisor
+
+NodeSpec = dict[str, object]
+
+
+class NodeTransport(Protocol):
+    def host_key(self, name: str, host: str, port: int) -> dict[str, str]: ...
+    def pin(self, name: str, host: str, port: int, expected: str) -> None: ...
+    def unpin(self, host: str, port: int) -> None: ...
+    def probe(self, node: NodeSpec, request: dict[str, object]) -> dict[str, object]: ...
+    def hypervisor(self, node: NodeSpec) -> Hypervisor: ...
+    def forget(self, name: str) -> None: ...
+
+
+# The local node's probe: the same code, run in-process.
+LocalProbe = Callable[[dict[str, object]], dict[str, object]]
