@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
-from labcloud.errors import Conflict, LabError, NotFound, Timeout, UsageError
+from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import DomainStateView
+from labcloud.services.interfaces import DomainStateView, Hypervisor
 from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
 
@@ -29,7 +30,7 @@ GIB = 1024**3
 DOMAIN_PREFIX = "labcloud-"
 
 # Nova's statuses, and the ones each action may start from.
-STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "DELETED")
+STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "DELETED", "UNKNOWN")
 _ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "start": ("SHUTOFF",),
     "stop": ("ACTIVE", "PAUSED", "ERROR"),
@@ -68,6 +69,44 @@ class ComputeService:
         self.parts: list[ServerPart] = list(parts or [])
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[Recovery] = []
+        # Told when a node stops answering (the node service marks it down).
+        self.node_down_listeners: list[Callable[[str, str], None]] = []
+
+    # -- nodes ----------------------------------------------------------------------
+    def _hv(self, node: str) -> Hypervisor:
+        return self.ctx.hypervisor_for(node)
+
+    def _hv_of(self, server_id: str) -> Hypervisor:
+        with self.ctx.store.read() as s:
+            row = s.get(Server, server_id)
+        return self._hv(row.node if row is not None else "local")
+
+    def _node_states(self, nodes: set[str]) -> tuple[dict[str, DomainStateView], dict[str, str]]:
+        """Every domain's state on these nodes, one round trip per node, all at once;
+        and the nodes that did not answer, with why."""
+        if nodes <= {"local"}:
+            return dict(self.ctx.hypervisor.domain_states()), {}
+
+        def one(node: str) -> dict[str, DomainStateView] | str:
+            try:
+                return dict(self._hv(node).domain_states())
+            except LabError as exc:
+                if node == "local":
+                    raise
+                return f"node {node} is not answering: {exc.message}"
+
+        states: dict[str, DomainStateView] = {}
+        down: dict[str, str] = {}
+        names = sorted(nodes)
+        with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+            for node, result in zip(names, pool.map(one, names), strict=True):
+                if isinstance(result, str):
+                    down[node] = result
+                    for listener in self.node_down_listeners:
+                        listener(node, result)
+                else:
+                    states.update(result)
+        return states, down
 
     # -- paths ----------------------------------------------------------------------
     def instance_dir(self, server_id: str) -> Path:
@@ -168,12 +207,12 @@ class ComputeService:
                     _check_deadline(deadline, timeout, "preparing devices")
                     op.step("define")
                     report("defining the domain")
-                    self.ctx.hypervisor.define(
+                    self._hv(server.node).define(
                         self._domain_xml(server, image, kernel, ramdisk, virt_type, str(disk))
                     )
                     op.step("start")
-                    report("starting the domain")
-                    self.ctx.hypervisor.start(server_id)
+                    report(f"starting the domain on node {server.node}")
+                    self._hv(server.node).start(server_id)
                     op.step("finish")
                     report("recording ACTIVE")
                     finished = self._finish_create(op, server_id, name, "ACTIVE")
@@ -252,7 +291,7 @@ class ComputeService:
             ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
         virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
         disk = str(self.instance_dir(server_id) / "disk")
-        self.ctx.hypervisor.define(
+        self._hv(server.node).define(
             self._domain_xml(server, image, kernel, ramdisk, virt_type, disk)
         )
 
@@ -353,8 +392,7 @@ class ComputeService:
 
     def _rollback_create(self, server_id: str, name: str, why: str) -> None:
         """Undo every step of a create; each undo is safe when its step never ran."""
-        hv = self.ctx.hypervisor
-        hv.undefine(server_id)
+        self._hv_of(server_id).undefine(server_id)
         self._release_parts(server_id)
         self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
         with self.ctx.store.write() as s:
@@ -387,10 +425,11 @@ class ComputeService:
         return server
 
     def _delete_steps(self, op: OperationHandle, server_id: str, name: str) -> None:
+        hv = self._hv_of(server_id)
         op.step("destroy")
-        self.ctx.hypervisor.destroy(server_id)
+        hv.destroy(server_id)
         op.step("undefine")
-        self.ctx.hypervisor.undefine(server_id)
+        hv.undefine(server_id)
         op.step("unplug")
         self._release_parts(server_id)
         op.step("remove-disk")
@@ -417,18 +456,18 @@ class ComputeService:
     # -- lifecycle ------------------------------------------------------------------
     def start(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("start", ref)
-        self.ctx.hypervisor.start(server.id)
-        self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        self._hv(server.node).start(server.id)
+        self._hv(server.node).wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "started")
 
     def stop(self, ref: str, timeout: float | None = None) -> Server:
         """Graceful ACPI shutdown; powered off when the guest has not stopped in time."""
         server = self._ready_for("stop", ref)
-        self._shutdown(server.id, timeout)
+        self._shutdown(server.id, timeout, server.node)
         return self._settle(server.id, "stopped")
 
-    def _shutdown(self, server_id: str, timeout: float | None) -> None:
-        hv = self.ctx.hypervisor
+    def _shutdown(self, server_id: str, timeout: float | None, node: str) -> None:
+        hv = self._hv(node)
         state = hv.state(server_id)
         if state is None or state.state == "shutoff":
             return
@@ -446,31 +485,31 @@ class ComputeService:
     def reboot(self, ref: str, hard: bool = False, timeout: float | None = None) -> Server:
         """Soft: a clean shutdown then start. Hard: power off then start."""
         server = self._ready_for("reboot", ref)
-        self._shutdown(server.id, 0 if hard else timeout)
-        self.ctx.hypervisor.start(server.id)
-        self.ctx.hypervisor.wait_for(server.id, {"running"}, 60)
+        self._shutdown(server.id, 0 if hard else timeout, server.node)
+        self._hv(server.node).start(server.id)
+        self._hv(server.node).wait_for(server.id, {"running"}, 60)
         return self._settle(server.id, "hard rebooted" if hard else "rebooted")
 
     def pause(self, ref: str) -> Server:
         server = self._ready_for("pause", ref)
-        self.ctx.hypervisor.pause(server.id)
+        self._hv(server.node).pause(server.id)
         return self._settle(server.id, "paused")
 
     def unpause(self, ref: str) -> Server:
         server = self._ready_for("unpause", ref)
-        self.ctx.hypervisor.unpause(server.id)
+        self._hv(server.node).unpause(server.id)
         return self._settle(server.id, "unpaused")
 
     def suspend(self, ref: str) -> Server:
         """Nova's suspend: the guest's memory is saved to disk and the domain stops."""
         server = self._ready_for("suspend", ref)
-        self.ctx.hypervisor.managed_save(server.id)
+        self._hv(server.node).managed_save(server.id)
         return self._settle(server.id, "suspended")
 
     def resume(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("resume", ref)
-        self.ctx.hypervisor.start(server.id)  # restores the managed-save image
-        self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        self._hv(server.node).start(server.id)  # restores the managed-save image
+        self._hv(server.node).wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "resumed")
 
     def _ready_for(self, action: str, ref: str) -> Server:
@@ -478,6 +517,11 @@ class ComputeService:
         if server.task_state:
             raise Conflict(
                 f"server {server.name} is busy ({server.task_state})", "wait for it to finish"
+            )
+        if server.status == "UNKNOWN":  # its node did not answer just now: fail fast
+            raise Unavailable(
+                f"cannot {action} server {server.name}: {server.fault}",
+                f"`labcloud node show {server.node}` says when it answered last",
             )
         allowed = _ALLOWED_FROM[action]
         if server.status not in allowed:
@@ -527,19 +571,21 @@ class ComputeService:
         Drift is looked for in a read transaction; the write lock is taken only when some
         row really changed, so concurrent `server list` calls do not queue on each other.
         """
-        states = self.ctx.hypervisor.domain_states()
         query = select(Server).where(Server.task_state.is_(None))  # type: ignore[union-attr]
         if server_ids is not None:
             query = query.where(Server.id.in_(server_ids))  # type: ignore[attr-defined]
         with self.ctx.store.read() as s:
-            drifted = [row.id for row in s.exec(query) if _drift(row, states)]
+            nodes = {row.node for row in s.exec(query)}
+        states, down = self._node_states(nodes)
+        with self.ctx.store.read() as s:
+            drifted = [row.id for row in s.exec(query) if _drift(row, states, down)]
         if not drifted:
             return 0
         changed = 0
         with self.ctx.store.write() as s:
             # Re-checked under the lock: another process may have settled them meanwhile.
             for row in s.exec(query.where(Server.id.in_(drifted))):  # type: ignore[attr-defined]
-                wanted = _drift(row, states)
+                wanted = _drift(row, states, down)
                 if wanted is None:
                     continue
                 status, power, fault = wanted
@@ -562,7 +608,7 @@ class ComputeService:
                     continue
                 name = json.loads(op.detail).get("name", op.resource_id)
                 if op.kind == "server.create":
-                    state = self.ctx.hypervisor.state(op.resource_id)
+                    state = self._hv_of(op.resource_id).state(op.resource_id)
                     if op.step == "finish" and state is not None and state.state == "running":
                         self._finish_create(
                             handle, op.resource_id, name, "ACTIVE (create finished after a crash)"
@@ -584,12 +630,17 @@ class ComputeService:
         return done
 
 
-def _drift(row: Server, states: dict[str, DomainStateView]) -> tuple[str, str, str] | None:
-    """The (status, power state, fault) libvirt implies for a row, when it differs."""
+def _drift(
+    row: Server, states: dict[str, DomainStateView], down: dict[str, str] | None = None
+) -> tuple[str, str, str] | None:
+    """The (status, power state, fault) libvirt implies for a row, when it differs.
+    A server on a node that does not answer is UNKNOWN, as in Nova."""
     if row.status == "BUILD":
         return None
     dom = states.get(row.id)
-    if dom is None:
+    if down and row.node in down:
+        wanted = ("UNKNOWN", "NOSTATE", down[row.node])
+    elif dom is None:
         wanted = ("ERROR", "NOSTATE", "its libvirt domain is missing")
     else:
         status, power = _FROM_LIBVIRT.get(dom.state, ("ERROR", "NOSTATE"))

@@ -36,6 +36,8 @@ class ServiceContext:
     domain_builder: DomainBuilder
     device_builder: DeviceBuilder
     network_agent_factory: Callable[[], NetworkAgent] | None = None
+    # A node's libvirt by node name (lab.py wires the node service); None: one machine.
+    node_hypervisor: Callable[[str], Hypervisor] | None = None
     _project: Project | None = field(default=None, repr=False)
 
     @property
@@ -45,6 +47,12 @@ class ServiceContext:
     @cached_property
     def hypervisor(self) -> Hypervisor:
         return self.hypervisor_factory()
+
+    def hypervisor_for(self, node: str) -> Hypervisor:
+        """The libvirt of the node a server lives on; "local" is today's ctx.hypervisor."""
+        if node == "local" or self.node_hypervisor is None:
+            return self.hypervisor
+        return self.node_hypervisor(node)
 
     @cached_property
     def agent(self) -> NodeAgent:
