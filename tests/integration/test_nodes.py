@@ -61,9 +61,7 @@ def cluster() -> Iterator[Cluster]:
             members.append((started[-1], f"10.99.0.{10 + i}/24"))
         join_management(control, "10.99.0.1/24", members)
         key = client_key(control.workdir / "ssh-client")
-        nodes = {
-            node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members
-        }
+        nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
         control.labcloud("init")
         control.labcloud("image", "create", "tiny", "--builtin")
         yield Cluster(control, nodes, key)
@@ -160,7 +158,8 @@ def test_servers_are_spread_over_the_nodes_and_boot_there(cluster: Cluster) -> N
 def test_a_dead_node_is_marked_down_and_the_others_keep_working(cluster: Cluster) -> None:
     control = cluster.control
     servers = {
-        s["Name"]: s for s in _json(control, "server", "list")  # type: ignore[union-attr]
+        s["Name"]: s
+        for s in _json(control, "server", "list")  # type: ignore[union-attr]
     }
     on = {_json(control, "server", "show", n)["node"]: n for n in servers}  # type: ignore[index]
     victim, survivor = cluster.nodes["node1"].node, on["node2"]
