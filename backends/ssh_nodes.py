@@ -83,6 +83,14 @@ class SshNodes:
                 host = self._hosts[name] = RemoteHost(name, session, str(node["libvirt_uri"]))
             return host
 
+    def migrate(self, src: object, dst: object, uuid: str, dest_address: str, live: bool) -> None:
+        """Move a domain between two nodes' hypervisors (as handed out by hypervisor())."""
+        from labcloud.backends.libvirt_host import Host
+        from labcloud.backends.libvirt_migrate import migrate
+
+        assert isinstance(src, Host) and isinstance(dst, Host)
+        migrate(src, dst, uuid, dest_address, live)
+
     def forget(self, name: str) -> None:
         """Drop a node's connections (after remove or a trust change)."""
         with self._lock:

@@ -28,6 +28,7 @@ from labcloud.services.interfaces import (
     VolumeBackend,
 )
 from labcloud.services.keypairs import KeypairService
+from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
 from labcloud.services.node_interfaces import NodeTransport
 from labcloud.services.nodes import NodeService
@@ -112,6 +113,12 @@ class Lab:
     @cached_property
     def placement(self) -> PlacementPart:
         return PlacementPart(self.nodes)
+
+    @cached_property
+    def migration(self) -> MigrationService:
+        migration = MigrationService(self.compute, self.nodes)
+        migration.recover()  # a killed migration: the row follows the domain
+        return migration
 
     @cached_property
     def identity(self) -> IdentityService:

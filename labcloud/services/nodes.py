@@ -235,13 +235,15 @@ class NodeService:
     # -- queries ------------------------------------------------------------------------
     def list(self, refresh: bool = True) -> list[NodeView]:
         """Every node, local first. With refresh, each is probed (all at once)."""
+        query = select(ComputeNode).order_by(ComputeNode.name)
         with self.ctx.store.read() as s:
-            rows = list(s.exec(select(ComputeNode).order_by(ComputeNode.name)))
-            usage = self._usage(s)
-        local = self._local_view(usage)
+            rows = list(s.exec(query))
         if refresh and rows:
             self._refresh(rows)
-        return [local] + [self._view(r, usage) for r in rows]
+        with self.ctx.store.read() as s:  # what the probes just recorded
+            rows = list(s.exec(query))
+            usage = self._usage(s)
+        return [self._local_view(usage)] + [self._view(r, usage) for r in rows]
 
     def get(self, name: str, refresh: bool = True) -> NodeView:
         if name == LOCAL:
@@ -465,6 +467,10 @@ class NodeService:
         if name == LOCAL:
             return self.ctx.hypervisor
         return self.transport.hypervisor(_spec(self._row(name)))
+
+    def address(self, name: str) -> str:
+        """Where other nodes reach this one (the migration stream goes there)."""
+        return self._row(name).host
 
     def candidates(self) -> list[Candidate]:
         """Every node as the scheduler sees it, freshly probed."""

@@ -155,6 +155,46 @@ def test_servers_are_spread_over_the_nodes_and_boot_there(cluster: Cluster) -> N
     control.labcloud("node", "enable", "node3")
 
 
+def _ready_lines(control: Node, server: str) -> int:
+    log = control.labcloud("console", "log", server).stdout
+    return sum("labcloud-tiny: ready" in line for line in log.splitlines())
+
+
+def _wait_ready_lines(control: Node, server: str, count: int) -> None:
+    """The log is appended to across boots: wait for the count-th "ready" line."""
+    deadline = time.monotonic() + 180
+    while _ready_lines(control, server) < count:
+        assert time.monotonic() < deadline, control.labcloud("console", "log", server).stdout
+        time.sleep(1)
+
+
+def _on_node(cluster: Cluster, node: str, server: str) -> bool:
+    server_id = _json(cluster.control, "server", "show", server)["id"]  # type: ignore[index]
+    names = cluster.nodes[node].node.virsh("list", "--all", "--name").stdout.split()
+    return f"labcloud-{server_id}" in names
+
+
+def test_a_running_server_moves_live_and_keeps_its_console(cluster: Cluster) -> None:
+    control = cluster.control
+    assert _json(control, "server", "show", "web2")["node"] == "node2"  # type: ignore[index]
+    moved = _json(control, "server", "migrate", "web2", "--live")
+    # node1 has web1, node2 is the source: spread picks the empty node3.
+    assert moved["node"] == "node3" and moved["status"] == "ACTIVE"  # type: ignore[index]
+    assert moved["placement"].startswith("live-migrated from node2: spread")  # type: ignore[index]
+    assert _on_node(cluster, "node3", "web2") and not _on_node(cluster, "node2", "web2")
+    # The same guest, not a new boot: one "ready" line, and the console keeps flowing
+    # from node3 (a clean shutdown prints there).
+    assert _ready_lines(control, "web2") == 1
+    control.labcloud("server", "stop", "web2")
+    control.labcloud("console", "log", "web2", "--wait-for", "labcloud-tiny: shutdown")
+
+    cold = _json(control, "server", "migrate", "web2", "--node", "node2")
+    assert cold["node"] == "node2" and cold["status"] == "SHUTOFF"  # type: ignore[index]
+    assert _on_node(cluster, "node2", "web2") and not _on_node(cluster, "node3", "web2")
+    control.labcloud("server", "start", "web2")
+    _wait_ready_lines(control, "web2", 2)  # booted again, from the same disk, on node2
+
+
 def test_a_dead_node_is_marked_down_and_the_others_keep_working(cluster: Cluster) -> None:
     control = cluster.control
     servers = {
