@@ -9,7 +9,7 @@ import json
 import threading
 from pathlib import Path
 
-from labcloud.backends import node_probe
+from labcloud.backends import node_l2, node_probe
 from labcloud.backends.ssh_libvirt import RemoteHost, node_socket
 from labcloud.backends.ssh_session import SshSession, SshTarget
 from labcloud.backends.ssh_trust import KnownHosts, fingerprint, scan
@@ -17,6 +17,7 @@ from labcloud.backends.ssh_trust import KnownHosts, fingerprint, scan
 from labcloud.errors import BackendError, Untrusted
 
 PROBE_SOURCE = Path(node_probe.__file__).read_text()
+L2_SOURCE = Path(node_l2.__file__).read_text()
 PROBE_TIMEOUT = 10.0
 
 
@@ -73,6 +74,12 @@ class SshNodes:
             return dict(json.loads(out))
         except ValueError:
             raise BackendError(f"node {node['name']}: the probe printed no JSON") from None
+
+    def ensure_l2(self, node: dict[str, object], specs: list[dict[str, object]]) -> None:
+        """Tenant networks' bridges and VXLAN devices on the node (backends/node_l2.py)."""
+        self._session(node).run(
+            ["python3", "-c", L2_SOURCE + "\n", json.dumps(specs)], timeout=PROBE_TIMEOUT
+        )
 
     def hypervisor(self, node: dict[str, object]) -> RemoteHost:
         name = str(node["name"])

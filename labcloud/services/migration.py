@@ -18,6 +18,7 @@ from labcloud.db.node_models import ServerPlacement
 from labcloud.errors import Conflict, UsageError
 from labcloud.services.compute import ComputeService, Recovery
 from labcloud.services.context import record_event
+from labcloud.services.node_networks import plumb
 from labcloud.services.nodes import LOCAL, NodeService
 from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
 
@@ -71,6 +72,7 @@ class MigrationService:
         ) as op:
             try:
                 op.step("define")
+                plumb(self.nodes, server.id, dest)
                 self._set_node(server.id, dest, f"evacuated from {server.node}: {reason}", None)
                 self.compute.redefine(server.id)
                 op.step("start")
@@ -127,6 +129,8 @@ class MigrationService:
         ) as op:
             ok = False
             try:
+                op.step("plumb")
+                plumb(self.nodes, server.id, dest)
                 op.step("migrate")
                 self.nodes.transport.migrate(
                     self.ctx.hypervisor_for(source),

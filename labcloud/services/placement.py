@@ -12,12 +12,15 @@ from sqlmodel import Session
 
 from labcloud.db.models import Server
 from labcloud.db.node_models import ServerPlacement
+from labcloud.services.node_networks import plumb
 from labcloud.services.nodes import LOCAL, NodeService
 from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
 from labcloud.services.server_parts import CreateRequest, Devices
 
-# Fields only the local node can serve until networks and volumes reach remote nodes.
-LOCAL_ONLY = ("networks", "ports", "nics", "volumes", "boot_volume", "boot_volume_size")
+# Fields only the local node can serve: volumes are not exported to other nodes yet, and
+# NICs reach them over VXLAN only when [networks] local_ip says where the tunnels end.
+VOLUMES = ("volumes", "boot_volume", "boot_volume_size")
+LOCAL_ONLY = ("networks", "ports", "nics", *VOLUMES)
 
 
 class PlacementPart:
@@ -31,7 +34,8 @@ class PlacementPart:
         if not self.nodes.has_remote():
             return  # one machine: today's path, nothing to probe
         candidates = self.nodes.candidates()
-        needs_local = [f for f in LOCAL_ONLY if f in request.requested()]
+        local_only = LOCAL_ONLY if self.nodes.ctx.config.networks.local_ip is None else VOLUMES
+        needs_local = [f for f in local_only if f in request.requested()]
         if needs_local:
             why = "--" + needs_local[0].replace("_", "-") + " needs the local node for now"
             candidates = [c if c.name == LOCAL else _refuse(c, why) for c in candidates]
@@ -68,7 +72,8 @@ class PlacementPart:
         return schedule(current, demand, cfg.policy, ratios)
 
     def provision(self, server: Server, request: CreateRequest) -> None:
-        return None
+        # The server's networks must reach its node before the domain is defined there.
+        plumb(self.nodes, server.id, server.node)
 
     def devices(self, server: Server) -> Devices:
         return Devices()

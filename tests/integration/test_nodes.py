@@ -30,7 +30,11 @@ from tests.harness.cluster import (
 )
 
 # The control node runs labcloud and the network role; servers go to the compute nodes.
-CONTROL_LAB = '[local_node]\nroles = ["control", "network"]\n'
+CONTROL_LAB = (
+    '[local_node]\nroles = ["control", "network"]\n'
+    # VXLAN tunnels end on the management network; the control floods to every node.
+    '[networks]\nlocal_ip = "10.99.0.1"\nvxlan_peers = ["10.99.0.11", "10.99.0.12", "10.99.0.13"]\n'
+)
 READY = r"labcloud-tiny: ready"
 
 
@@ -193,6 +197,52 @@ def test_a_running_server_moves_live_and_keeps_its_console(cluster: Cluster) -> 
     assert _on_node(cluster, "node2", "web2") and not _on_node(cluster, "node3", "web2")
     control.labcloud("server", "start", "web2")
     _wait_ready_lines(control, "web2", 2)  # booted again, from the same disk, on node2
+
+
+def test_servers_on_two_nodes_share_a_vxlan_network_and_ping_each_other(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    control = cluster.control
+    control.labcloud("server", "delete", "web2")  # fewer TCG guests on two cores
+    control.labcloud("network", "create", "tenant")  # VXLAN, DHCP on the control node
+    control.labcloud(
+        "subnet", "create", "tenant-sub", "--network", "tenant", "--subnet-range", "10.30.0.0/24"
+    )
+    control.labcloud(
+        "server", "create", "beta", "--image", "tiny", "--flavor", "m1.nano",
+        "--network", "tenant", "--node", "node3",
+    )  # fmt: skip
+    (port,) = _json(control, "port", "list", "--server", "beta")  # type: ignore[misc]
+    beta_ip = port["Fixed IP Addresses"].split("'")[1]
+    # DHCP answered from the control node, across the tunnel.
+    control.labcloud(
+        "console", "log", "beta", "--timeout", "150", "--wait-for",
+        f"nic eth0 mac {port['MAC Address']} ip {beta_ip}/24",
+    )  # fmt: skip
+    script = tmp_path / "ping-beta.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "for i in 1 2 3 4 5 6 7 8 9 10; do\n"
+        f"  if ping -c 1 -W 2 {beta_ip} >/dev/null; then\n"
+        f"    echo 'labcloud-test: reached {beta_ip}' >/dev/console; exit 0\n"
+        "  fi\n"
+        "done\n"
+        f"echo 'labcloud-test: cannot reach {beta_ip}' >/dev/console; exit 1\n"
+    )
+    control.labcloud(
+        "server", "create", "alpha", "--image", "tiny", "--flavor", "m1.nano",
+        "--network", "tenant", "--node", "node2", "--user-data", str(script),
+    )  # fmt: skip
+    assert _on_node(cluster, "node2", "alpha") and _on_node(cluster, "node3", "beta")
+    console = control.labcloud(
+        "console", "log", "alpha", "--timeout", "150", "--wait-for", "labcloud-test: "
+    ).stdout
+    assert f"labcloud-test: reached {beta_ip}" in console
+    # Each node's bridge floods to the control node and to the other nodes.
+    fdb = cluster.nodes["node2"].node.run(["bridge", "fdb", "show"]).stdout
+    for peer in ("10.99.0.1", "10.99.0.11", "10.99.0.13"):
+        assert "00:00:00:00:00:00 dev lcvx" in fdb and f"dst {peer}" in fdb
+    control.labcloud("server", "delete", "beta")
 
 
 def test_a_dead_node_is_marked_down_and_the_others_keep_working(cluster: Cluster) -> None:
