@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from labcloud.backends import node_l2, node_probe
+from labcloud.backends.remote_agent import RemoteAgent
 from labcloud.backends.ssh_libvirt import RemoteHost, node_socket
 from labcloud.backends.ssh_session import SshSession, SshTarget
 from labcloud.backends.ssh_trust import KnownHosts, fingerprint, scan
@@ -26,6 +27,7 @@ class SshNodes:
         self.known_hosts = KnownHosts(known_hosts)
         self._sessions: dict[str, SshSession] = {}
         self._hosts: dict[str, RemoteHost] = {}
+        self._agents: dict[str, RemoteAgent] = {}
         self._lock = threading.Lock()
 
     # -- trust ------------------------------------------------------------------------
@@ -81,6 +83,16 @@ class SshNodes:
             ["python3", "-c", L2_SOURCE + "\n", json.dumps(specs)], timeout=PROBE_TIMEOUT
         )
 
+    def agent(self, node: dict[str, object], state_dir: str) -> RemoteAgent:
+        """The host agent running on the node, over its SSH connection."""
+        name = str(node["name"])
+        session = self._session(node)
+        with self._lock:
+            agent = self._agents.get(name)
+            if agent is None or agent.session is not session:
+                agent = self._agents[name] = RemoteAgent(session, state_dir)
+            return agent
+
     def hypervisor(self, node: dict[str, object]) -> RemoteHost:
         name = str(node["name"])
         session = self._session(node)
@@ -102,6 +114,7 @@ class SshNodes:
         """Drop a node's connections (after remove or a trust change)."""
         with self._lock:
             host = self._hosts.pop(name, None)
+            self._agents.pop(name, None)
             session = self._sessions.pop(name, None)
         if host is not None:
             host.close()

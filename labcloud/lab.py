@@ -93,6 +93,8 @@ class Lab:
             self._device_builder,
             network_agent_factory=self._network_agent,
             node_hypervisor=lambda name: self.nodes.hypervisor(name),
+            node_agent=lambda name: self.nodes.agent(name),
+            node_stage=lambda name, files, report: self.nodes.stage(name, files, report),
         )
 
     def _node_transport(self) -> NodeTransport:

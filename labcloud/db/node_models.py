@@ -30,6 +30,9 @@ class ComputeNode(SQLModel, table=True):
     state: str = Field(default="up", max_length=16)  # up | down
     state_reason: str = ""
     checked_at: datetime | None = None
+    # It sees the control node's state_dir (shared instance storage): files made here are
+    # there, and servers can move between such nodes. Otherwise files go over SSH.
+    shared_storage: bool = False
     vcpus: int = 0
     memory_mb: int = 0
     disk_gb: int = 0

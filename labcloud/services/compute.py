@@ -22,7 +22,7 @@ from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import DomainStateView, Hypervisor
+from labcloud.services.interfaces import DomainStateView, Hypervisor, NodeAgent
 from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
 
@@ -77,9 +77,33 @@ class ComputeService:
         return self.ctx.hypervisor_for(node)
 
     def _hv_of(self, server_id: str) -> Hypervisor:
+        return self._hv(self._node_of(server_id))
+
+    def _agent(self, node: str) -> NodeAgent:
+        return self.ctx.agent_for(node)
+
+    def _agent_of(self, server_id: str) -> NodeAgent:
+        return self._agent(self._node_of(server_id))
+
+    def _node_of(self, server_id: str) -> str:
         with self.ctx.store.read() as s:
             row = s.get(Server, server_id)
-        return self._hv(row.node if row is not None else "local")
+        return row.node if row is not None else "local"
+
+    def _stage_images(
+        self,
+        node: str,
+        request: CreateRequest,
+        image: Image,
+        kernel: Image | None,
+        ramdisk: Image | None,
+        report: Callable[[str], None],
+    ) -> None:
+        """A node without the state_dir gets the images it boots from (checksum-verified,
+        then cached there)."""
+        wanted = [kernel, ramdisk] + ([] if request.boots_from_volume else [image])
+        files = [(str(self.images_dir / i.checksum), i.checksum) for i in wanted if i]
+        self.ctx.stage_for(node, files, report)
 
     def _node_states(self, nodes: set[str]) -> tuple[dict[str, DomainStateView], dict[str, str]]:
         """Every domain's state on these nodes, one round trip per node, all at once;
@@ -172,8 +196,6 @@ class ComputeService:
         if not request.boots_from_volume:
             self._check_bootable(image, flavor)
         report = progress or (lambda _step: None)
-        report("choosing the accelerator")
-        virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
 
         def allocate(s: Session) -> None:
             s.add(server)
@@ -186,14 +208,19 @@ class ComputeService:
                 try:
                     disk = self.instance_dir(server_id) / "disk"
                     op.step("disk")
+                    # The node the scheduler chose (placement part) holds disk and console.
+                    agent = self._agent(server.node)
+                    report("choosing the accelerator")
+                    virt_type = agent.virt_type(self.ctx.config.site.virt_type)
                     report("creating the root disk")
-                    self.ctx.agent.make_dir(str(self.instance_dir(server_id)))
+                    agent.make_dir(str(self.instance_dir(server_id)))
+                    self._stage_images(server.node, request, image, kernel, ramdisk, report)
                     if image.disk_format == "iso" and not request.boots_from_volume:
                         # Install media: the ISO is a CD-ROM; the root disk starts blank.
-                        self.ctx.agent.create_blank(str(disk), "qcow2", flavor.disk * GIB)
+                        agent.create_blank(str(disk), "qcow2", flavor.disk * GIB)
                     elif not request.boots_from_volume:
                         size = max(flavor.disk * GIB, image.virtual_size)
-                        self.ctx.agent.create_overlay(
+                        agent.create_overlay(
                             str(self.images_dir / image.checksum),
                             image.file_format,
                             str(disk),
@@ -289,7 +316,7 @@ class ComputeService:
                 raise NotFound(f"server {server.name}'s image is gone; it cannot be redefined")
             kernel = s.get(Image, image.kernel_id) if image.kernel_id else None
             ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
-        virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
+        virt_type = self._agent(server.node).virt_type(self.ctx.config.site.virt_type)
         disk = str(self.instance_dir(server_id) / "disk")
         self._hv(server.node).define(
             self._domain_xml(server, image, kernel, ramdisk, virt_type, disk)
@@ -394,7 +421,7 @@ class ComputeService:
         """Undo every step of a create; each undo is safe when its step never ran."""
         self._hv_of(server_id).undefine(server_id)
         self._release_parts(server_id)
-        self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
+        self._agent_of(server_id).remove_tree(str(self.instance_dir(server_id)))
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
             if row is not None:
@@ -433,7 +460,7 @@ class ComputeService:
         op.step("unplug")
         self._release_parts(server_id)
         op.step("remove-disk")
-        self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
+        self._agent_of(server_id).remove_tree(str(self.instance_dir(server_id)))
         op.step("finish")
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
@@ -542,7 +569,7 @@ class ComputeService:
     # -- console --------------------------------------------------------------------
     def console_log(self, ref: str, lines: int = 0) -> str:
         server = self.get(ref, sync=False)
-        return self.ctx.agent.tail(str(self.console_path(server.id)), lines)
+        return self._agent(server.node).tail(str(self.console_path(server.id)), lines)
 
     def wait_console(self, ref: str, pattern: str, timeout: float) -> str:
         """Wait until the console log has a line matching `pattern`; returns that line."""
@@ -554,7 +581,7 @@ class ComputeService:
         path = str(self.console_path(server.id))
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.ctx.agent.tail(path, 0).splitlines():
+            for line in self._agent(server.node).tail(path, 0).splitlines():
                 if regex.search(line):
                     return line
             if time.monotonic() > deadline:

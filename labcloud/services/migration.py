@@ -94,6 +94,8 @@ class MigrationService:
             why = c.why_not
             if c.name == server.node:
                 why = "the server's own node"
+            elif not self._shared(c.name) or not self._shared(server.node):
+                why = why or "no shared instance storage with the source"
             elif c.name == LOCAL:
                 why = why or "the local node takes no migrations (no address for the stream)"
             candidates.append(
@@ -113,6 +115,9 @@ class MigrationService:
         )
         demand = Demand(server.vcpus, server.ram, server.disk, pinned=pinned)
         return schedule(candidates, demand, cfg.policy, ratios)
+
+    def _shared(self, node: str) -> bool:
+        return node == LOCAL or self.nodes.get(node, refresh=False).shared_storage
 
     def _move(self, server: Server, dest: str, reason: str, live: bool) -> None:
         source = server.node

@@ -8,9 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from labcloud.services.interfaces import Hypervisor
+from labcloud.services.interfaces import Hypervisor, NodeAgent
 
 NodeSpec = dict[str, object]
+
+
+class RemoteNodeAgent(NodeAgent, Protocol):
+    """The host agent on a node that does not share the state_dir, plus file transfer."""
+
+    def copy_file(
+        self,
+        src: str,
+        dest: str,
+        sha256: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> bool: ...
 
 
 class NodeTransport(Protocol):
@@ -20,6 +32,7 @@ class NodeTransport(Protocol):
     def probe(self, node: NodeSpec, request: dict[str, object]) -> dict[str, object]: ...
     def hypervisor(self, node: NodeSpec) -> Hypervisor: ...
     def forget(self, name: str) -> None: ...
+    def agent(self, node: NodeSpec, state_dir: str) -> RemoteNodeAgent: ...
     def ensure_l2(self, node: NodeSpec, specs: list[dict[str, object]]) -> None: ...
     def migrate(
         self, src: Hypervisor, dst: Hypervisor, uuid: str, dest_address: str, live: bool

@@ -25,7 +25,7 @@ from labcloud.db.node_models import ComputeNode
 from labcloud.errors import Conflict, LabError, NotFound, Untrusted, UsageError
 from labcloud.names import check_name
 from labcloud.services.context import ServiceContext, record_event
-from labcloud.services.interfaces import Hypervisor
+from labcloud.services.interfaces import Hypervisor, NodeAgent
 from labcloud.services.node_interfaces import LocalProbe, NodeSpec, NodeTransport
 from labcloud.services.scheduler import Candidate
 
@@ -56,11 +56,10 @@ class NodeView:
     fingerprint: str = ""
     reason: str = ""  # why down, or why disabled
     checked_at: datetime | None = None
-    shared_state: bool = True  # sees the control node's state_dir (instance disks)
+    shared_storage: bool = True  # sees the control node's state_dir (instance disks)
     facts: dict[str, object] = field(default_factory=dict)
 
     def candidate(self) -> Candidate:
-        why_not = "" if self.shared_state else "does not see the state_dir (instance storage)"
         return Candidate(
             self.name,
             self.status == "enabled",
@@ -73,7 +72,6 @@ class NodeView:
             self.vcpus_used,
             self.ram_used_mb,
             self.disk_used_gb,
-            why_not,
         )
 
 
@@ -304,12 +302,10 @@ class NodeService:
             fingerprint=row.fingerprint,
             reason=row.state_reason if row.state == "down" else row.disabled_reason,
             checked_at=row.checked_at,
-            shared_state=row.state_reason != "no-shared-state",
+            shared_storage=row.shared_storage,
         )
         n, vcpus, ram, disk = usage.get(row.name, (0, 0, 0, 0))
         view.servers, view.vcpus_used, view.ram_used_mb, view.disk_used_gb = n, vcpus, ram, disk
-        if view.reason == "no-shared-state":
-            view.reason = f"does not see {self.ctx.state_dir}: servers cannot run there"
         return view
 
     # -- probing ------------------------------------------------------------------------
@@ -360,10 +356,9 @@ class NodeService:
         row.disk_gb = int(facts.get("disk_gb", 0))  # type: ignore[call-overload]
         row.disk_free_gb = int(facts.get("disk_free_gb", 0))  # type: ignore[call-overload]
         row.checked_at = utcnow()
+        row.shared_storage = all(dict(facts.get("paths", {})).values())  # type: ignore[call-overload]
         if not facts.get("libvirt"):
             row.state, row.state_reason = "down", "libvirtd does not answer on the node"
-        elif not all(dict(facts.get("paths", {})).values()):  # type: ignore[call-overload]
-            row.state, row.state_reason = "up", "no-shared-state"
         else:
             row.state, row.state_reason = "up", ""
 
@@ -467,6 +462,31 @@ class NodeService:
         if name == LOCAL:
             return self.ctx.hypervisor
         return self.transport.hypervisor(_spec(self._row(name)))
+
+    def agent(self, name: str) -> NodeAgent:
+        """The host agent for a server's files on a node: this process's own when the node
+        shares the state_dir, else the same agent code running on the node over SSH."""
+        if name == LOCAL:
+            return self.ctx.agent
+        row = self._row(name)
+        if row.shared_storage:
+            return self.ctx.agent
+        return self.transport.agent(_spec(row), str(self.ctx.state_dir))
+
+    def stage(self, name: str, files: list[tuple[str, str]], report: Callable[[str], None]) -> None:
+        """Copy state_dir files (path, sha256) to a node that lacks them: first use only."""
+        row = self._row(name)
+        if row.shared_storage:
+            return
+        agent = self.transport.agent(_spec(row), str(self.ctx.state_dir))
+        for path, digest in files:
+
+            def progress(done: int, total: int, what: str = Path(path).name[:12]) -> None:
+                report(f"copying image {what} to {name}: {done * 100 // max(total, 1)}%")
+
+            if agent.copy_file(path, path, digest, progress):
+                with self.ctx.store.write() as s:
+                    record_event(s, "node", name, name, f"image {digest[:12]} copied, verified")
 
     def address(self, name: str) -> str:
         """Where other nodes reach this one (the migration stream goes there)."""

@@ -158,3 +158,12 @@ def wait_port_closed(node: Node, address: str) -> None:
     out = node.run(["ss", "-Hltn", f"src {address}:22"], check=False).stdout
     if out.strip():
         raise NodeCommandError(f"[{node.name}] sshd still listens: {out}")
+
+
+def private_storage(node: Node, path: Path) -> Path:
+    """Give the node its own empty directory at `path` (a bind mount in its mount
+    namespace only): it no longer sees what another node keeps there."""
+    private = node.workdir / "private-storage"
+    private.mkdir(exist_ok=True)
+    node.run(["mount", "--bind", str(private), str(path)])
+    return private

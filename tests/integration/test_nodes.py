@@ -25,6 +25,7 @@ from tests.harness.cluster import (
     kill_libvirtd,
     kill_sshd,
     new_host_key,
+    private_storage,
     restart_sshd,
     start_sshd,
 )
@@ -66,6 +67,9 @@ def cluster() -> Iterator[Cluster]:
         join_management(control, "10.99.0.1/24", members)
         key = client_key(control.workdir / "ssh-client")
         nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
+        # node1 and node2 see the control's state_dir (shared instance storage, as with
+        # NFS); node3 has its own disk there: images and files reach it over SSH.
+        private_storage(nodes["node3"].node, control.state_dir)
         control.labcloud("init")
         control.labcloud("image", "create", "tiny", "--builtin")
         yield Cluster(control, nodes, key)
@@ -110,6 +114,8 @@ def test_enrolment_pins_the_confirmed_host_key_and_refuses_any_other(cluster: Cl
     assert listed["local"]["Roles"] == "control,network"
     shown = _json(control, "node", "show", "node1")
     assert shown["host_key"] == cluster.nodes["node1"].fingerprint  # type: ignore[index]
+    assert shown["shared_storage"] is True  # type: ignore[index]
+    assert _json(control, "node", "show", "node3")["shared_storage"] is False  # type: ignore[index]
 
 
 def test_a_changed_host_key_is_refused_until_trusted_again(cluster: Cluster) -> None:
@@ -182,19 +188,20 @@ def test_a_running_server_moves_live_and_keeps_its_console(cluster: Cluster) -> 
     control = cluster.control
     assert _json(control, "server", "show", "web2")["node"] == "node2"  # type: ignore[index]
     moved = _json(control, "server", "migrate", "web2", "--live")
-    # node1 has web1, node2 is the source: spread picks the empty node3.
-    assert moved["node"] == "node3" and moved["status"] == "ACTIVE"  # type: ignore[index]
+    # node2 is the source and node3 does not share the disks: node1 it is.
+    assert moved["node"] == "node1" and moved["status"] == "ACTIVE"  # type: ignore[index]
     assert moved["placement"].startswith("live-migrated from node2: spread")  # type: ignore[index]
-    assert _on_node(cluster, "node3", "web2") and not _on_node(cluster, "node2", "web2")
+    assert "node3: no shared instance storage" in moved["placement"]  # type: ignore[index]
+    assert _on_node(cluster, "node1", "web2") and not _on_node(cluster, "node2", "web2")
     # The same guest, not a new boot: one "ready" line, and the console keeps flowing
-    # from node3 (a clean shutdown prints there).
+    # from node1 (a clean shutdown prints there).
     assert _ready_lines(control, "web2") == 1
     control.labcloud("server", "stop", "web2")
     control.labcloud("console", "log", "web2", "--wait-for", "labcloud-tiny: shutdown")
 
     cold = _json(control, "server", "migrate", "web2", "--node", "node2")
     assert cold["node"] == "node2" and cold["status"] == "SHUTOFF"  # type: ignore[index]
-    assert _on_node(cluster, "node2", "web2") and not _on_node(cluster, "node3", "web2")
+    assert _on_node(cluster, "node2", "web2") and not _on_node(cluster, "node1", "web2")
     control.labcloud("server", "start", "web2")
     _wait_ready_lines(control, "web2", 2)  # booted again, from the same disk, on node2
 
@@ -234,6 +241,14 @@ def test_servers_on_two_nodes_share_a_vxlan_network_and_ping_each_other(
         "--network", "tenant", "--node", "node2", "--user-data", str(script),
     )  # fmt: skip
     assert _on_node(cluster, "node2", "alpha") and _on_node(cluster, "node3", "beta")
+    # beta's node has its own disk: the image went there, verified, and stays cached.
+    tiny = _json(control, "image", "show", "tiny")
+    stored = control.state_dir / "images" / tiny["checksum"]  # type: ignore[index]
+    seen = cluster.nodes["node3"].node.run(["sha256sum", str(stored)]).stdout
+    assert seen.split()[0] == tiny["checksum"]  # type: ignore[index]
+    assert not (
+        control.state_dir / "instances" / _json(control, "server", "show", "beta")["id"]
+    ).exists()  # type: ignore[index]
     console = control.labcloud(
         "console", "log", "alpha", "--timeout", "150", "--wait-for", "labcloud-test: "
     ).stdout

@@ -52,6 +52,7 @@ def record(n: Any) -> Record:
             "roles": ",".join(n.roles),
             "availability_zone": n.zone,
             "host_key": n.fingerprint,
+            "shared_storage": n.shared_storage,
             "servers": n.servers,
             "vcpus": f"{n.vcpus_used} used of {n.vcpus}",
             "ram_mib": f"{n.ram_used_mb} used of {n.ram_mb}",

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("state_reason", sa.String(), nullable=False),
         sa.Column("checked_at", sa.DateTime(), nullable=True),
+        sa.Column("shared_storage", sa.Boolean(), nullable=False),
         sa.Column("vcpus", sa.Integer(), nullable=False),
         sa.Column("memory_mb", sa.Integer(), nullable=False),
         sa.Column("disk_gb", sa.Integer(), nullable=False),
