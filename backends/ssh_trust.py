@@ -34,13 +34,17 @@ def host_entry(host: str, port: int) -> str:
 
 def open_socket(host: str, port: int, name: str) -> socket.socket:
     try:
-        return socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
     except OSError as exc:
         raise Unavailable(
             f"node {name} ({host}:{port}) does not answer: {exc.strerror or exc}",
             "is the node up, sshd running and the address right? `labcloud node show` "
             "tells when it last answered",
         ) from None
+    # libvirt's RPCs are small request/reply messages: Nagle's algorithm would hold each
+    # one back waiting for the peer's delayed ACK (tens of ms per call).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 class KnownHosts:

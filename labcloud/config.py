@@ -250,7 +250,7 @@ class SchedulerConfig(_Strict):
     most free RAM, pack on the one with the least that still fits."""
 
     policy: Literal["spread", "pack"] = "spread"
-    cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=64)
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=1024)
     ram_allocation_ratio: float = Field(default=1.0, gt=0, le=16)
     disk_allocation_ratio: float = Field(default=1.0, gt=0, le=16)
 
