@@ -162,6 +162,8 @@ def test_servers_are_spread_over_the_nodes_and_boot_there(cluster: Cluster) -> N
     used = _nodes(control)
     assert used["node1"]["Servers"] == 1 and used["node2"]["Servers"] == 1
     assert used["node1"]["RAM Used MiB"] == 128
+    # The control node's doctor checks its own libvirt only: the nodes' servers are fine.
+    assert "missing-domain" not in control.labcloud("doctor").stdout
     control.labcloud("node", "enable", "node3")
 
 
@@ -294,3 +296,24 @@ def test_a_dead_node_is_marked_down_and_the_others_keep_working(cluster: Cluster
     assert _json(control, "server", "show", survivor)["status"] == "SHUTOFF"  # type: ignore[index]
     for name in ("web3", survivor):
         control.labcloud("server", "delete", name)
+
+
+def test_a_server_of_a_dead_node_is_evacuated_from_its_shared_disk(cluster: Cluster) -> None:
+    control = cluster.control
+    # Not just its daemons: the whole node is gone (its guest too, as after a power cut),
+    # so nothing holds web1's disk any more.
+    cluster.nodes["node1"].node.stop()
+    assert _json(control, "server", "show", "web1")["status"] == "UNKNOWN"  # type: ignore[index]
+    evacuated = _json(control, "server", "evacuate", "web1")
+    assert evacuated["node"] == "node2"  # type: ignore[index]
+    assert "node3: no shared instance storage" in evacuated["placement"]  # type: ignore[index]
+    _wait_ready_lines(control, "web1", 2)  # booted again, from the same disk, on node2
+    assert _on_node(cluster, "node2", "web1")
+
+    busy = control.labcloud("node", "remove", "node2", check=False)
+    assert busy.returncode == EXIT_CODES["conflict"] and "1 server" in busy.stderr
+    control.labcloud("node", "remove", "node1")
+    assert "node1" not in _nodes(control)
+    known_hosts = (control.state_dir / "ssh" / "known_hosts").read_text()
+    assert "10.99.0.11" not in known_hosts and "10.99.0.12" in known_hosts
+    control.labcloud("server", "delete", "web1")
