@@ -223,6 +223,6 @@ def _boot_id() -> str:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent writers: own tmp
     tmp.write_bytes(data)
     os.replace(tmp, path)
