@@ -331,7 +331,7 @@ class NodeService:
             try:
                 return self.transport.probe(_spec(row), request)
             except LabError as exc:
-                return exc.message
+                return exc.one_line()  # with what to check: shown by `node show`
 
         with ThreadPoolExecutor(max_workers=min(16, len(rows))) as pool:
             results = list(pool.map(one, rows))
