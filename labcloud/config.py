@@ -230,6 +230,63 @@ class VolumesConfig(_Strict):
     default_type: str = "file"
 
 
+NODE_ROLES = ("control", "compute", "network", "storage")
+NodeRole = Literal["control", "compute", "network", "storage"]
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$")
+_FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+
+
+class NodeConfig(_Strict):
+    """[[nodes]]: a machine labcloud drives over SSH (`labcloud init` enrols it)."""
+
+    name: str
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "root"
+    key: Path | None = None  # private key file; without it, the SSH agent's keys
+    roles: tuple[NodeRole, ...] = ("compute",)
+    availability_zone: str = "nova"
+    libvirt_uri: str = "qemu:///system"  # as seen on the node
+    # The host key's SHA256 fingerprint, checked on the node's console: enrolment pins it.
+    fingerprint: str | None = None
+
+    @field_validator("name", "availability_zone")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _checked_name(value)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a host name or IP address")
+        return value
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is not None and not _FINGERPRINT_RE.fullmatch(value):
+            raise ValueError("must look like SHA256:<43 base64 characters> (ssh-keygen -lf)")
+        return value
+
+
+class LocalNodeConfig(_Strict):
+    """[local_node]: what the machine labcloud runs on does, as a node named "local"."""
+
+    roles: tuple[NodeRole, ...] = NODE_ROLES
+    availability_zone: str = "nova"
+
+
+class SchedulerConfig(_Strict):
+    """[scheduler]: Nova's filter scheduler. spread puts a server on the node with the
+    most free RAM, pack on the one with the least that still fits."""
+
+    policy: Literal["spread", "pack"] = "spread"
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0, le=1024)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0, le=16)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0, le=16)
+
+
 # OpenStack's default flavors, plus devstack's m1.nano for tiny test guests.
 DEFAULT_FLAVORS: tuple[FlavorConfig, ...] = (
     FlavorConfig(name="m1.nano", vcpus=1, ram=128, disk=1),
@@ -254,6 +311,9 @@ class LabConfig(_Strict):
     networks: NetworksConfig = NetworksConfig()
     volume_backends: dict[str, VolumeBackendConfig] = DEFAULT_VOLUME_BACKENDS
     volumes: VolumesConfig = VolumesConfig()
+    nodes: tuple[NodeConfig, ...] = ()
+    local_node: LocalNodeConfig = LocalNodeConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("volume_backends")
@@ -287,9 +347,11 @@ class LabConfig(_Strict):
                     )
         return value
 
-    @field_validator("flavors", "projects", "users")
+    @field_validator("flavors", "projects", "users", "nodes")
     @classmethod
-    def _unique(cls, value: tuple[FlavorConfig | ProjectConfig | UserConfig, ...]) -> tuple:
+    def _unique(
+        cls, value: tuple[FlavorConfig | ProjectConfig | UserConfig | NodeConfig, ...]
+    ) -> tuple:
         seen: set[str] = set()
         for item in value:
             if item.name in seen:

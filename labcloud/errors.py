@@ -58,6 +58,20 @@ class Timeout(LabError):
     code = "timeout"
 
 
+class Untrusted(LabError):
+    """A node's SSH host key is unknown or differs from the pinned one."""
+
+    exit_code = 10
+    code = "untrusted"
+
+
+class Unavailable(LabError):
+    """A node does not answer (down, unreachable, or its libvirt is gone)."""
+
+    exit_code = 11
+    code = "unavailable"
+
+
 EXIT_CODES: dict[str, int] = {
     cls.code: cls.exit_code
     for cls in (
@@ -70,5 +84,7 @@ EXIT_CODES: dict[str, int] = {
         ConfigError,
         Forbidden,
         Timeout,
+        Untrusted,
+        Unavailable,
     )
 }

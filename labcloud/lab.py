@@ -28,7 +28,11 @@ from labcloud.services.interfaces import (
     VolumeBackend,
 )
 from labcloud.services.keypairs import KeypairService
+from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
+from labcloud.services.node_interfaces import NodeTransport
+from labcloud.services.nodes import NodeService
+from labcloud.services.placement import PlacementPart
 from labcloud.services.quotas import QuotaService
 from labcloud.services.routers import RouterService, l3_topology
 from labcloud.services.security_groups import SecurityGroupService
@@ -100,7 +104,35 @@ class Lab:
             self._device_builder,
             network_agent_factory=self._network_agent,
             all_projects=self.all_projects,
+            node_hypervisor=lambda name: self.nodes.hypervisor(name),
+            node_agent=lambda name: self.nodes.agent(name),
+            node_stage=lambda name, files, report: self.nodes.stage(name, files, report),
         )
+
+    def _node_transport(self) -> NodeTransport:
+        from labcloud.backends.ssh_nodes import SshNodes
+
+        return SshNodes(self.config.site.state_dir / "ssh" / "known_hosts")
+
+    @staticmethod
+    def _local_probe(request: dict[str, object]) -> dict[str, object]:
+        from labcloud.backends.node_probe import probe
+
+        return probe(request)
+
+    @cached_property
+    def nodes(self) -> NodeService:
+        return NodeService(self.ctx, self._node_transport, self._local_probe)
+
+    @cached_property
+    def placement(self) -> PlacementPart:
+        return PlacementPart(self.nodes)
+
+    @cached_property
+    def migration(self) -> MigrationService:
+        migration = MigrationService(self.compute, self.nodes)
+        migration.recover()  # a killed migration: the row follows the domain
+        return migration
 
     @cached_property
     def identity(self) -> IdentityService:
@@ -204,7 +236,11 @@ class Lab:
     @cached_property
     def compute(self) -> ComputeService:
         # The network part comes first: NICs before volumes and the seed (which needs MACs).
-        compute = ComputeService(self.ctx, self.images.store_dir, [self.network.server_part])
+        # Placement first: the scheduler picks the node before anything is plugged.
+        compute = ComputeService(
+            self.ctx, self.images.store_dir, [self.placement, self.network.server_part]
+        )
+        compute.node_down_listeners.append(self.nodes.mark_down)
         # Security groups bind the new ports; on delete, floating IPs are let go first.
         sg_part = self.security_groups.server_part
         sg_part.on_release.append(self.floating_ips.release_server)
@@ -249,4 +285,5 @@ class Lab:
             "projects_created": self.identity.seed(self.config.projects),
             "users_changed": self.identity.seed_users(self.config.users),
             "flavors_changed": self.flavors.seed(self.config.flavors),
+            "nodes_enrolled": self.nodes.seed(self.config.nodes),
         }

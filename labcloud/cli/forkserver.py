@@ -43,6 +43,8 @@ PRELOAD = (
     "labcloud.services.volume_attach",
     "labcloud.services.volume_recovery",
     "sqlalchemy.dialects.sqlite.pysqlite",
+    # paramiko and cryptography: ~0.5 s of imports for any command that reaches a node.
+    "labcloud.backends.ssh_nodes",
 )
 
 

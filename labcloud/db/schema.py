@@ -12,6 +12,7 @@ from labcloud.db import (  # noqa: F401
     l3_models,
     models,
     network_models,
+    node_models,
     stack_models,
     volume_models,
 )

@@ -185,7 +185,7 @@ class SeedPart:
             seed.user_data,
             self.nic_macs(server),
         )
-        self.ctx.agent.write_seed(str(self._seed_path(server.id)), files)
+        self.ctx.agent_for(server.node).write_seed(str(self._seed_path(server.id)), files)
 
     def devices(self, server: Server) -> Devices:
         with self.ctx.store.read() as s:
@@ -206,4 +206,13 @@ class SeedPart:
             seed = s.get(ServerSeed, server_id)
             if seed is not None:
                 s.delete(seed)
-        self.ctx.agent.remove_file(str(self._seed_path(server_id)))
+        self.ctx.agent_for(_node_of(self.ctx, server_id)).remove_file(
+            str(self._seed_path(server_id))
+        )
+
+
+def _node_of(ctx: ServiceContext, server_id: str) -> str:
+    """Where a server's seed lives: its node (remote nodes may not share the state_dir)."""
+    with ctx.store.read() as s:
+        row = s.get(Server, server_id)
+    return row.node if row is not None else "local"

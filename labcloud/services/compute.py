@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
-from labcloud.errors import Conflict, LabError, NotFound, Timeout, UsageError
+from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import DomainStateView
+from labcloud.services.interfaces import DomainStateView, Hypervisor, NodeAgent
 from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.quotas import charge
 from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
@@ -31,7 +32,7 @@ GIB = 1024**3
 DOMAIN_PREFIX = "labcloud-"
 
 # Nova's statuses, and the ones each action may start from.
-STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "DELETED")
+STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "DELETED", "UNKNOWN")
 _ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "start": ("SHUTOFF",),
     "stop": ("ACTIVE", "PAUSED", "ERROR"),
@@ -72,6 +73,68 @@ class ComputeService:
         self.parts: list[ServerPart] = list(parts or [])
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[Recovery] = []
+        # Told when a node stops answering (the node service marks it down).
+        self.node_down_listeners: list[Callable[[str, str], None]] = []
+
+    # -- nodes ----------------------------------------------------------------------
+    def _hv(self, node: str) -> Hypervisor:
+        return self.ctx.hypervisor_for(node)
+
+    def _hv_of(self, server_id: str) -> Hypervisor:
+        return self._hv(self._node_of(server_id))
+
+    def _agent(self, node: str) -> NodeAgent:
+        return self.ctx.agent_for(node)
+
+    def _agent_of(self, server_id: str) -> NodeAgent:
+        return self._agent(self._node_of(server_id))
+
+    def _node_of(self, server_id: str) -> str:
+        with self.ctx.store.read() as s:
+            row = s.get(Server, server_id)
+        return row.node if row is not None else "local"
+
+    def _stage_images(
+        self,
+        node: str,
+        request: CreateRequest,
+        image: Image,
+        kernel: Image | None,
+        ramdisk: Image | None,
+        report: Callable[[str], None],
+    ) -> None:
+        """A node without the state_dir gets the images it boots from (checksum-verified,
+        then cached there)."""
+        wanted = [kernel, ramdisk] + ([] if request.boots_from_volume else [image])
+        files = [(str(self.images_dir / i.checksum), i.checksum) for i in wanted if i]
+        self.ctx.stage_for(node, files, report)
+
+    def _node_states(self, nodes: set[str]) -> tuple[dict[str, DomainStateView], dict[str, str]]:
+        """Every domain's state on these nodes, one round trip per node, all at once;
+        and the nodes that did not answer, with why."""
+        if nodes <= {"local"}:
+            return dict(self.ctx.hypervisor.domain_states()), {}
+
+        def one(node: str) -> dict[str, DomainStateView] | str:
+            try:
+                return dict(self._hv(node).domain_states())
+            except LabError as exc:
+                if node == "local":
+                    raise
+                return f"node {node} is not answering: {exc.message}"
+
+        states: dict[str, DomainStateView] = {}
+        down: dict[str, str] = {}
+        names = sorted(nodes)
+        with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+            for node, result in zip(names, pool.map(one, names), strict=True):
+                if isinstance(result, str):
+                    down[node] = result
+                    for listener in self.node_down_listeners:
+                        listener(node, result)
+                else:
+                    states.update(result)
+        return states, down
 
     # -- paths ----------------------------------------------------------------------
     def instance_dir(self, server_id: str) -> Path:
@@ -138,8 +201,6 @@ class ComputeService:
         if not request.boots_from_volume:
             self._check_bootable(image, flavor)
         report = progress or (lambda _step: None)
-        report("choosing the accelerator")
-        virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
 
         def allocate(s: Session) -> None:
             charge(self.ctx, s, project.id, instances=1, cores=flavor.vcpus, ram=flavor.ram)
@@ -153,14 +214,19 @@ class ComputeService:
                 try:
                     disk = self.instance_dir(server_id) / "disk"
                     op.step("disk")
+                    # The node the scheduler chose (placement part) holds disk and console.
+                    agent = self._agent(server.node)
+                    report("choosing the accelerator")
+                    virt_type = agent.virt_type(self.ctx.config.site.virt_type)
                     report("creating the root disk")
-                    self.ctx.agent.make_dir(str(self.instance_dir(server_id)))
+                    agent.make_dir(str(self.instance_dir(server_id)))
+                    self._stage_images(server.node, request, image, kernel, ramdisk, report)
                     if image.disk_format == "iso" and not request.boots_from_volume:
                         # Install media: the ISO is a CD-ROM; the root disk starts blank.
-                        self.ctx.agent.create_blank(str(disk), "qcow2", flavor.disk * GIB)
+                        agent.create_blank(str(disk), "qcow2", flavor.disk * GIB)
                     elif not request.boots_from_volume:
                         size = max(flavor.disk * GIB, image.virtual_size)
-                        self.ctx.agent.create_overlay(
+                        agent.create_overlay(
                             str(self.images_dir / image.checksum),
                             image.file_format,
                             str(disk),
@@ -174,12 +240,12 @@ class ComputeService:
                     _check_deadline(deadline, timeout, "preparing devices")
                     op.step("define")
                     report("defining the domain")
-                    self.ctx.hypervisor.define(
+                    self._hv(server.node).define(
                         self._domain_xml(server, image, kernel, ramdisk, virt_type, str(disk))
                     )
                     op.step("start")
-                    report("starting the domain")
-                    self._start_domain(server_id)
+                    report(f"starting the domain on node {server.node}")
+                    self._start_domain(server_id, server.node)
                     op.step("finish")
                     report("recording ACTIVE")
                     finished = self._finish_create(op, server_id, name, "ACTIVE")
@@ -256,9 +322,9 @@ class ComputeService:
                 raise NotFound(f"server {server.name}'s image is gone; it cannot be redefined")
             kernel = s.get(Image, image.kernel_id) if image.kernel_id else None
             ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
-        virt_type = self.ctx.agent.virt_type(self.ctx.config.site.virt_type)
+        virt_type = self._agent(server.node).virt_type(self.ctx.config.site.virt_type)
         disk = str(self.instance_dir(server_id) / "disk")
-        self.ctx.hypervisor.define(
+        self._hv(server.node).define(
             self._domain_xml(server, image, kernel, ramdisk, virt_type, disk)
         )
 
@@ -359,10 +425,9 @@ class ComputeService:
 
     def _rollback_create(self, server_id: str, name: str, why: str) -> None:
         """Undo every step of a create; each undo is safe when its step never ran."""
-        hv = self.ctx.hypervisor
-        hv.undefine(server_id)
+        self._hv_of(server_id).undefine(server_id)
         self._release_parts(server_id)
-        self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
+        self._agent_of(server_id).remove_tree(str(self.instance_dir(server_id)))
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
             if row is not None:
@@ -394,14 +459,15 @@ class ComputeService:
         return server
 
     def _delete_steps(self, op: OperationHandle, server_id: str, name: str) -> None:
+        hv = self._hv_of(server_id)
         op.step("destroy")
-        self.ctx.hypervisor.destroy(server_id)
+        hv.destroy(server_id)
         op.step("undefine")
-        self.ctx.hypervisor.undefine(server_id)
+        hv.undefine(server_id)
         op.step("unplug")
         self._release_parts(server_id)
         op.step("remove-disk")
-        self.ctx.agent.remove_tree(str(self.instance_dir(server_id)))
+        self._agent_of(server_id).remove_tree(str(self.instance_dir(server_id)))
         op.step("finish")
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
@@ -425,14 +491,14 @@ class ComputeService:
     @writes
     def start(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("start", ref)
-        self._start_domain(server.id)
-        self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        self._start_domain(server.id, server.node)
+        self._hv(server.node).wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "started")
 
-    def _start_domain(self, server_id: str) -> None:
+    def _start_domain(self, server_id: str, node: str = "local") -> None:
         """Start the domain, then let parts fix what libvirt resets on start (libvirt brings
         every tap up; a disabled port's tap must stay down)."""
-        self.ctx.hypervisor.start(server_id)
+        self._hv(node).start(server_id)
         for part in self.parts:
             started = getattr(part, "started", None)
             if started is not None:
@@ -442,11 +508,11 @@ class ComputeService:
     def stop(self, ref: str, timeout: float | None = None) -> Server:
         """Graceful ACPI shutdown; powered off when the guest has not stopped in time."""
         server = self._ready_for("stop", ref)
-        self._shutdown(server.id, timeout)
+        self._shutdown(server.id, timeout, server.node)
         return self._settle(server.id, "stopped")
 
-    def _shutdown(self, server_id: str, timeout: float | None) -> None:
-        hv = self.ctx.hypervisor
+    def _shutdown(self, server_id: str, timeout: float | None, node: str) -> None:
+        hv = self._hv(node)
         state = hv.state(server_id)
         if state is None or state.state == "shutoff":
             return
@@ -465,35 +531,35 @@ class ComputeService:
     def reboot(self, ref: str, hard: bool = False, timeout: float | None = None) -> Server:
         """Soft: a clean shutdown then start. Hard: power off then start."""
         server = self._ready_for("reboot", ref)
-        self._shutdown(server.id, 0 if hard else timeout)
-        self._start_domain(server.id)
-        self.ctx.hypervisor.wait_for(server.id, {"running"}, 60)
+        self._shutdown(server.id, 0 if hard else timeout, server.node)
+        self._start_domain(server.id, server.node)
+        self._hv(server.node).wait_for(server.id, {"running"}, 60)
         return self._settle(server.id, "hard rebooted" if hard else "rebooted")
 
     @writes
     def pause(self, ref: str) -> Server:
         server = self._ready_for("pause", ref)
-        self.ctx.hypervisor.pause(server.id)
+        self._hv(server.node).pause(server.id)
         return self._settle(server.id, "paused")
 
     @writes
     def unpause(self, ref: str) -> Server:
         server = self._ready_for("unpause", ref)
-        self.ctx.hypervisor.unpause(server.id)
+        self._hv(server.node).unpause(server.id)
         return self._settle(server.id, "unpaused")
 
     @writes
     def suspend(self, ref: str) -> Server:
         """Nova's suspend: the guest's memory is saved to disk and the domain stops."""
         server = self._ready_for("suspend", ref)
-        self.ctx.hypervisor.managed_save(server.id)
+        self._hv(server.node).managed_save(server.id)
         return self._settle(server.id, "suspended")
 
     @writes
     def resume(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("resume", ref)
-        self._start_domain(server.id)  # restores the managed-save image
-        self.ctx.hypervisor.wait_for(server.id, {"running"}, timeout)
+        self._start_domain(server.id, server.node)  # restores the managed-save image
+        self._hv(server.node).wait_for(server.id, {"running"}, timeout)
         return self._settle(server.id, "resumed")
 
     def _ready_for(self, action: str, ref: str) -> Server:
@@ -501,6 +567,11 @@ class ComputeService:
         if server.task_state:
             raise Conflict(
                 f"server {server.name} is busy ({server.task_state})", "wait for it to finish"
+            )
+        if server.status == "UNKNOWN":  # its node did not answer just now: fail fast
+            raise Unavailable(
+                f"cannot {action} server {server.name}: {server.fault}",
+                f"`labcloud node show {server.node}` says when it answered last",
             )
         allowed = _ALLOWED_FROM[action]
         if server.status not in allowed:
@@ -528,7 +599,7 @@ class ComputeService:
     # -- console --------------------------------------------------------------------
     def console_log(self, ref: str, lines: int = 0) -> str:
         server = self.get(ref, sync=False)
-        return self.ctx.agent.tail(str(self.console_path(server.id)), lines)
+        return self._agent(server.node).tail(str(self.console_path(server.id)), lines)
 
     def wait_console(self, ref: str, pattern: str, timeout: float) -> str:
         """Wait until the console log has a line matching `pattern`; returns that line."""
@@ -540,7 +611,7 @@ class ComputeService:
         path = str(self.console_path(server.id))
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.ctx.agent.tail(path, 0).splitlines():
+            for line in self._agent(server.node).tail(path, 0).splitlines():
                 if regex.search(line):
                     return line
             if time.monotonic() > deadline:
@@ -557,19 +628,21 @@ class ComputeService:
         Drift is looked for in a read transaction; the write lock is taken only when some
         row really changed, so concurrent `server list` calls do not queue on each other.
         """
-        states = self.ctx.hypervisor.domain_states()
         query = select(Server).where(Server.task_state.is_(None))  # type: ignore[union-attr]
         if server_ids is not None:
             query = query.where(Server.id.in_(server_ids))  # type: ignore[attr-defined]
         with self.ctx.store.read() as s:
-            drifted = [row.id for row in s.exec(query) if _drift(row, states)]
+            nodes = {row.node for row in s.exec(query)}
+        states, down = self._node_states(nodes)
+        with self.ctx.store.read() as s:
+            drifted = [row.id for row in s.exec(query) if _drift(row, states, down)]
         if not drifted:
             return 0
         changed = 0
         with self.ctx.store.write() as s:
             # Re-checked under the lock: another process may have settled them meanwhile.
             for row in s.exec(query.where(Server.id.in_(drifted))):  # type: ignore[attr-defined]
-                wanted = _drift(row, states)
+                wanted = _drift(row, states, down)
                 if wanted is None:
                     continue
                 status, power, fault = wanted
@@ -592,7 +665,7 @@ class ComputeService:
                     continue
                 name = json.loads(op.detail).get("name", op.resource_id)
                 if op.kind == "server.create":
-                    state = self.ctx.hypervisor.state(op.resource_id)
+                    state = self._hv_of(op.resource_id).state(op.resource_id)
                     if op.step == "finish" and state is not None and state.state == "running":
                         self._finish_create(
                             handle, op.resource_id, name, "ACTIVE (create finished after a crash)"
@@ -614,12 +687,17 @@ class ComputeService:
         return done
 
 
-def _drift(row: Server, states: dict[str, DomainStateView]) -> tuple[str, str, str] | None:
-    """The (status, power state, fault) libvirt implies for a row, when it differs."""
+def _drift(
+    row: Server, states: dict[str, DomainStateView], down: dict[str, str] | None = None
+) -> tuple[str, str, str] | None:
+    """The (status, power state, fault) libvirt implies for a row, when it differs.
+    A server on a node that does not answer is UNKNOWN, as in Nova."""
     if row.status == "BUILD":
         return None
     dom = states.get(row.id)
-    if dom is None:
+    if down and row.node in down:
+        wanted = ("UNKNOWN", "NOSTATE", down[row.node])
+    elif dom is None:
         wanted = ("ERROR", "NOSTATE", "its libvirt domain is missing")
     else:
         status, power = _FROM_LIBVIRT.get(dom.state, ("ERROR", "NOSTATE"))

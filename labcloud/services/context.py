@@ -43,6 +43,11 @@ class ServiceContext:
     caller: Caller = field(default_factory=current_caller)
     # --all-projects: lists span every project (admins only).
     all_projects: bool = False
+    # A node's libvirt by node name (lab.py wires the node service); None: one machine.
+    node_hypervisor: Callable[[str], Hypervisor] | None = None
+    # A node's host agent, and putting files (images) on a node: None on one machine.
+    node_agent: Callable[[str], NodeAgent] | None = None
+    node_stage: Callable[[str, list[tuple[str, str]], Callable[[str], None]], None] | None = None
     _project: Project | None = field(default=None, repr=False)
 
     @property
@@ -52,6 +57,25 @@ class ServiceContext:
     @cached_property
     def hypervisor(self) -> Hypervisor:
         return self.hypervisor_factory()
+
+    def hypervisor_for(self, node: str) -> Hypervisor:
+        """The libvirt of the node a server lives on; "local" is today's ctx.hypervisor."""
+        if node == "local" or self.node_hypervisor is None:
+            return self.hypervisor
+        return self.node_hypervisor(node)
+
+    def agent_for(self, node: str) -> NodeAgent:
+        """The host agent for a server's files: local, or on a node that lacks state_dir."""
+        if node == "local" or self.node_agent is None:
+            return self.agent
+        return self.node_agent(node)
+
+    def stage_for(
+        self, node: str, files: list[tuple[str, str]], report: Callable[[str], None]
+    ) -> None:
+        """Make (path, sha256) files of the state_dir present on a node, at the same path."""
+        if node != "local" and self.node_stage is not None:
+            self.node_stage(node, files, report)
 
     @cached_property
     def agent(self) -> NodeAgent:

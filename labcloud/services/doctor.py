@@ -66,7 +66,9 @@ class DoctorService:
             servers = {row.id: row for row in s.exec(select(Server))}
         domains = hv.domain_states()
         for sid, row in servers.items():
-            if sid in domains or row.task_state:
+            # Only this node's libvirt is looked at here; other nodes' servers show as
+            # UNKNOWN or drift through compute.sync() above.
+            if sid in domains or row.task_state or row.node != "local":
                 continue
             disk = self.compute.instance_dir(sid) / "disk"
             fixed = False

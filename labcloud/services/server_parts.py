@@ -39,6 +39,8 @@ class CreateRequest:
     boot_volume_size: int | None = None  # --boot-from-image IMG --boot-volume-size GB
     key_name: str | None = None  # --key-name KEY
     user_data: bytes | None = None  # --user-data FILE
+    node: str | None = None  # --node N: an admin pins the node (scheduler filters skipped)
+    availability_zone: str | None = None  # --availability-zone AZ
 
     def requested(self) -> set[str]:
         """The names of the fields the user actually set."""

@@ -47,6 +47,7 @@ def record(lab: Any, s: Any) -> Record:
             "ram": s.ram,
             "disk": s.disk,
             "node": s.node,
+            "placement": lab.placement.reason(s.id),
             "domain": s.domain_name,
             "fault": s.fault,
             "project_id": s.project_id,
@@ -86,6 +87,8 @@ _SERVERS = arg("server", nargs="+", help="names or IDs")
         arg("--boot-volume-size", type=int, help="size in GB of the new boot volume"),
         arg("--key-name", help="keypair whose public key the server gets"),
         arg("--user-data", metavar="FILE", help="cloud-init user-data file"),
+        arg("--node", help="(admin) run it on this node, skipping the scheduler's weighing"),
+        arg("--availability-zone", help="only nodes in this zone"),
         _WAIT,
         _TIMEOUT,
     ),
@@ -110,6 +113,8 @@ def server_create(lab: Any, a: Any) -> Record:
         boot_volume_size=a.boot_volume_size,
         key_name=a.key_name,
         user_data=read_user_file(a.user_data, "--user-data") if a.user_data else None,
+        node=a.node,
+        availability_zone=a.availability_zone,
     )
     progress = Progress(f"creating {a.name}", enabled=a.wait)
     try:

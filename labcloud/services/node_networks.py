@@ -1,0 +1,72 @@
+"""Tenant networks on remote compute nodes: a server's VXLAN networks get their bridge
+and VXLAN device on its node, flooding to the control node and every other node, so the
+network (and its DHCP and routers on the control/network node) spans the nodes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlmodel import select
+
+from labcloud.db.network_models import Network, Port
+from labcloud.db.node_models import ComputeNode
+from labcloud.errors import UsageError
+from labcloud.services import netnames
+from labcloud.services.network import COMPUTE_OWNER
+from labcloud.services.nodes import LOCAL, NodeService, _spec
+
+
+def plumb(nodes: NodeService, server_id: str, node: str) -> None:
+    """Make a server's networks reach `node` before the server is defined there."""
+    if node == LOCAL:
+        return
+    ctx = nodes.ctx
+    cfg = ctx.config.networks
+    with ctx.store.read() as s:
+        q = select(Port.network_id).where(
+            Port.device_id == server_id, Port.device_owner == COMPUTE_OWNER
+        )
+        net_ids = set(s.exec(q))
+        if not net_ids:
+            return
+        nets = list(s.exec(select(Network).where(Network.id.in_(net_ids))))  # type: ignore[attr-defined]
+        rows = {r.name: r for r in s.exec(select(ComputeNode))}
+    row = rows[node]
+    if cfg.local_ip is None:
+        raise UsageError(
+            "networks reach other nodes over VXLAN, and [networks] local_ip is not set",
+            "set local_ip (this node's address on the management network) in lab.toml",
+        )
+    for other in rows.values():
+        _check_ip(other)
+    specs: list[dict[str, object]] = []
+    for net in nets:
+        if net.provider_network_type != "vxlan" or net.provider_segment is None:
+            raise UsageError(
+                f"network {net.name} is {net.provider_network_type}: only VXLAN networks "
+                f"reach node {node}",
+                "use a vxlan network, or --node local",
+            )
+        specs.append(
+            {
+                "bridge": net.bridge,
+                "vxlan": netnames.vxlan(net.id),
+                "vni": net.provider_segment,
+                "mtu": net.mtu,
+                "port": cfg.vxlan_port,
+                "local_ip": row.host,
+                "peers": [cfg.local_ip] + [r.host for r in rows.values() if r.name != node],
+            }
+        )
+    nodes.transport.ensure_l2(_spec(row), specs)
+
+
+def _check_ip(row: ComputeNode) -> None:
+    try:
+        ipaddress.ip_address(row.host)
+    except ValueError:
+        raise UsageError(
+            f"node {row.name}'s host {row.host!r} is not an IP address: VXLAN needs one",
+            f"`labcloud node set {row.name} --host IP --trust-fingerprint ...`",
+        ) from None

@@ -1,0 +1,319 @@
+"""Remote nodes over SSH: a control node drives three nodes, each its own namespace with
+its own sshd and libvirtd, joined by a management network.
+
+The story: an admin enrols the nodes (the pinned key is accepted, a wrong or changed one
+refused), servers are spread over them, and when a node dies it is marked down, its
+servers show UNKNOWN, operations on it fail fast and the other nodes keep working.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labcloud.errors import EXIT_CODES
+from tests.harness import Node, start_node
+from tests.harness.cluster import (
+    SshNode,
+    client_key,
+    join_management,
+    kill_libvirtd,
+    kill_sshd,
+    new_host_key,
+    private_storage,
+    restart_sshd,
+    start_sshd,
+)
+
+# The control node runs labcloud and the network role; servers go to the compute nodes.
+CONTROL_LAB = (
+    '[local_node]\nroles = ["control", "network"]\n'
+    # VXLAN tunnels end on the management network; the control floods to every node.
+    '[networks]\nlocal_ip = "10.99.0.1"\nvxlan_peers = ["10.99.0.11", "10.99.0.12", "10.99.0.13"]\n'
+)
+READY = r"labcloud-tiny: ready"
+
+
+@dataclass
+class Cluster:
+    control: Node
+    nodes: dict[str, SshNode]
+    key: Path
+
+    def add_args(self, name: str) -> list[str]:
+        ssh = self.nodes[name]
+        return ["node", "add", name, "--host", ssh.address, "--key", str(self.key)]
+
+    def enrol(self, name: str) -> None:
+        fingerprint = self.nodes[name].fingerprint
+        self.control.labcloud(*self.add_args(name), "--trust-fingerprint", fingerprint)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    started: list[Node] = []
+    try:
+        control = start_node("ctl", lab_extra=CONTROL_LAB)
+        started.append(control)
+        members = []
+        for i in (1, 2, 3):
+            started.append(start_node(f"node{i}"))
+            members.append((started[-1], f"10.99.0.{10 + i}/24"))
+        join_management(control, "10.99.0.1/24", members)
+        key = client_key(control.workdir / "ssh-client")
+        nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
+        # node1 and node2 see the control's state_dir (shared instance storage, as with
+        # NFS); node3 has its own disk there: images and files reach it over SSH.
+        private_storage(nodes["node3"].node, control.state_dir)
+        control.labcloud("init")
+        control.labcloud("image", "create", "tiny", "--builtin")
+        yield Cluster(control, nodes, key)
+    finally:
+        for node in reversed(started):
+            node.stop()
+
+
+def _json(node: Node, *args: str) -> object:
+    return json.loads(node.labcloud(*args, "-f", "json").stdout)
+
+
+def _nodes(control: Node) -> dict[str, dict[str, object]]:
+    return {row["Name"]: row for row in _json(control, "node", "list")}  # type: ignore[index, union-attr]
+
+
+def test_enrolment_pins_the_confirmed_host_key_and_refuses_any_other(cluster: Cluster) -> None:
+    control = cluster.control
+    # A fingerprint that is not node1's (it is node2's): refused, nothing enrolled.
+    wrong = control.labcloud(
+        *cluster.add_args("node1"),
+        "--trust-fingerprint",
+        cluster.nodes["node2"].fingerprint,
+        check=False,
+    )
+    assert wrong.returncode == EXIT_CODES["untrusted"], wrong.stderr
+    assert cluster.nodes["node1"].fingerprint in wrong.stderr
+    assert "node1" not in _nodes(control)
+    # No fingerprint and no terminal to confirm on: refused, the key shown to check.
+    unconfirmed = control.labcloud(*cluster.add_args("node1"), check=False)
+    assert unconfirmed.returncode == EXIT_CODES["untrusted"]
+    assert f"--trust-fingerprint {cluster.nodes['node1'].fingerprint}" in unconfirmed.stderr
+
+    for name in cluster.nodes:
+        cluster.enrol(name)
+    listed = _nodes(control)
+    for name in cluster.nodes:
+        assert listed[name]["State"] == "up", listed[name]
+        assert listed[name]["Roles"] == "compute"
+        assert int(listed[name]["vCPU Total"]) >= 1  # type: ignore[call-overload]
+        assert int(listed[name]["RAM Total MiB"]) > 0  # type: ignore[call-overload]
+    assert listed["local"]["Roles"] == "control,network"
+    shown = _json(control, "node", "show", "node1")
+    assert shown["host_key"] == cluster.nodes["node1"].fingerprint  # type: ignore[index]
+    assert shown["shared_storage"] is True  # type: ignore[index]
+    assert _json(control, "node", "show", "node3")["shared_storage"] is False  # type: ignore[index]
+
+
+def test_a_changed_host_key_is_refused_until_trusted_again(cluster: Cluster) -> None:
+    control, node3 = cluster.control, cluster.nodes["node3"]
+    kill_sshd(node3.node)
+    new_fp = new_host_key(node3.node)  # as if reinstalled, or someone else answers
+    restart_sshd(node3)
+
+    shown = _json(control, "node", "show", "node3")
+    assert shown["state"] == "down"  # type: ignore[index]
+    assert "changed" in shown["reason"] and new_fp in shown["reason"]  # type: ignore[index]
+    pinned = control.labcloud(
+        "server", "create", "pinned3", "--image", "tiny", "--flavor", "m1.nano",
+        "--node", "node3", check=False,
+    )  # fmt: skip
+    assert pinned.returncode != 0 and "node3: down" in pinned.stderr
+
+    control.labcloud("node", "set", "node3", "--trust-fingerprint", new_fp)
+    assert _nodes(control)["node3"]["State"] == "up"
+    node3.fingerprint = new_fp
+
+
+def test_servers_are_spread_over_the_nodes_and_boot_there(cluster: Cluster) -> None:
+    control = cluster.control
+    control.labcloud("node", "disable", "node3", "--reason", "kept for later")
+    placed = {}
+    for name in ("web1", "web2"):
+        control.labcloud("server", "create", name, "--image", "tiny", "--flavor", "m1.nano")
+        shown = _json(control, "server", "show", name)
+        placed[name] = shown["node"]  # type: ignore[index]
+        assert shown["status"] == "ACTIVE"  # type: ignore[index]
+        assert shown["placement"].startswith("spread")  # type: ignore[index]
+        assert "node3: disabled" in shown["placement"]  # type: ignore[index]
+        assert "local: no compute role" in shown["placement"]  # type: ignore[index]
+    assert sorted(placed.values()) == ["node1", "node2"]
+    for name, node in placed.items():
+        line = control.labcloud("console", "log", name, "--wait-for", READY).stdout
+        assert "ready" in line
+        # The domain really runs in that node's own libvirtd, not the control's.
+        assert f"labcloud-{_json(control, 'server', 'show', name)['id']}" in (  # type: ignore[index]
+            cluster.nodes[node].node.virsh("list", "--name").stdout
+        )
+    assert control.virsh("list", "--name").stdout.strip() == ""
+    used = _nodes(control)
+    assert used["node1"]["Servers"] == 1 and used["node2"]["Servers"] == 1
+    assert used["node1"]["RAM Used MiB"] == 128
+    # The control node's doctor checks its own libvirt only: the nodes' servers are fine.
+    assert "missing-domain" not in control.labcloud("doctor").stdout
+    control.labcloud("node", "enable", "node3")
+
+
+def _ready_lines(control: Node, server: str) -> int:
+    log = control.labcloud("console", "log", server).stdout
+    return sum("labcloud-tiny: ready" in line for line in log.splitlines())
+
+
+def _wait_ready_lines(control: Node, server: str, count: int) -> None:
+    """The log is appended to across boots: wait for the count-th "ready" line."""
+    deadline = time.monotonic() + 180
+    while _ready_lines(control, server) < count:
+        assert time.monotonic() < deadline, control.labcloud("console", "log", server).stdout
+        time.sleep(1)
+
+
+def _on_node(cluster: Cluster, node: str, server: str) -> bool:
+    server_id = _json(cluster.control, "server", "show", server)["id"]  # type: ignore[index]
+    names = cluster.nodes[node].node.virsh("list", "--all", "--name").stdout.split()
+    return f"labcloud-{server_id}" in names
+
+
+def test_a_running_server_moves_live_and_keeps_its_console(cluster: Cluster) -> None:
+    control = cluster.control
+    assert _json(control, "server", "show", "web2")["node"] == "node2"  # type: ignore[index]
+    moved = _json(control, "server", "migrate", "web2", "--live")
+    # node2 is the source and node3 does not share the disks: node1 it is.
+    assert moved["node"] == "node1" and moved["status"] == "ACTIVE"  # type: ignore[index]
+    assert moved["placement"].startswith("live-migrated from node2: spread")  # type: ignore[index]
+    assert "node3: no shared instance storage" in moved["placement"]  # type: ignore[index]
+    assert _on_node(cluster, "node1", "web2") and not _on_node(cluster, "node2", "web2")
+    # The same guest, not a new boot: one "ready" line, and the console keeps flowing
+    # from node1 (a clean shutdown prints there).
+    assert _ready_lines(control, "web2") == 1
+    control.labcloud("server", "stop", "web2")
+    control.labcloud("console", "log", "web2", "--wait-for", "labcloud-tiny: shutdown")
+
+    cold = _json(control, "server", "migrate", "web2", "--node", "node2")
+    assert cold["node"] == "node2" and cold["status"] == "SHUTOFF"  # type: ignore[index]
+    assert _on_node(cluster, "node2", "web2") and not _on_node(cluster, "node1", "web2")
+    control.labcloud("server", "start", "web2")
+    _wait_ready_lines(control, "web2", 2)  # booted again, from the same disk, on node2
+
+
+def test_servers_on_two_nodes_share_a_vxlan_network_and_ping_each_other(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    control = cluster.control
+    control.labcloud("server", "delete", "web2")  # fewer TCG guests on two cores
+    control.labcloud("network", "create", "tenant")  # VXLAN, DHCP on the control node
+    control.labcloud(
+        "subnet", "create", "tenant-sub", "--network", "tenant", "--subnet-range", "10.30.0.0/24"
+    )
+    control.labcloud(
+        "server", "create", "beta", "--image", "tiny", "--flavor", "m1.nano",
+        "--network", "tenant", "--node", "node3",
+    )  # fmt: skip
+    (port,) = _json(control, "port", "list", "--server", "beta")  # type: ignore[misc]
+    beta_ip = port["Fixed IP Addresses"].split("'")[1]
+    # DHCP answered from the control node, across the tunnel.
+    control.labcloud(
+        "console", "log", "beta", "--timeout", "150", "--wait-for",
+        f"nic eth0 mac {port['MAC Address']} ip {beta_ip}/24",
+    )  # fmt: skip
+    script = tmp_path / "ping-beta.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "for i in 1 2 3 4 5 6 7 8 9 10; do\n"
+        f"  if ping -c 1 -W 2 {beta_ip} >/dev/null; then\n"
+        f"    echo 'labcloud-test: reached {beta_ip}' >/dev/console; exit 0\n"
+        "  fi\n"
+        "done\n"
+        f"echo 'labcloud-test: cannot reach {beta_ip}' >/dev/console; exit 1\n"
+    )
+    control.labcloud(
+        "server", "create", "alpha", "--image", "tiny", "--flavor", "m1.nano",
+        "--network", "tenant", "--node", "node2", "--user-data", str(script),
+    )  # fmt: skip
+    assert _on_node(cluster, "node2", "alpha") and _on_node(cluster, "node3", "beta")
+    # beta's node has its own disk: the image went there, verified, and stays cached.
+    tiny = _json(control, "image", "show", "tiny")
+    stored = control.state_dir / "images" / tiny["checksum"]  # type: ignore[index]
+    seen = cluster.nodes["node3"].node.run(["sha256sum", str(stored)]).stdout
+    assert seen.split()[0] == tiny["checksum"]  # type: ignore[index]
+    assert not (
+        control.state_dir / "instances" / _json(control, "server", "show", "beta")["id"]
+    ).exists()  # type: ignore[index]
+    console = control.labcloud(
+        "console", "log", "alpha", "--timeout", "150", "--wait-for", "labcloud-test: "
+    ).stdout
+    assert f"labcloud-test: reached {beta_ip}" in console
+    # Each node's bridge floods to the control node and to the other nodes.
+    fdb = cluster.nodes["node2"].node.run(["bridge", "fdb", "show"]).stdout
+    for peer in ("10.99.0.1", "10.99.0.11", "10.99.0.13"):
+        assert "00:00:00:00:00:00 dev lcvx" in fdb and f"dst {peer}" in fdb
+    control.labcloud("server", "delete", "beta")
+
+
+def test_a_dead_node_is_marked_down_and_the_others_keep_working(cluster: Cluster) -> None:
+    control = cluster.control
+    servers = {
+        s["Name"]: s
+        for s in _json(control, "server", "list")  # type: ignore[union-attr]
+    }
+    on = {_json(control, "server", "show", n)["node"]: n for n in servers}  # type: ignore[index]
+    victim, survivor = cluster.nodes["node1"].node, on["node2"]
+    kill_sshd(victim)
+    kill_libvirtd(victim)
+
+    started = time.monotonic()
+    listed = _nodes(control)
+    took = time.monotonic() - started
+    assert listed["node1"]["State"] == "down"
+    print(f"node list noticed node1 down in {took:.2f} s")
+    rows = {s["Name"]: s for s in _json(control, "server", "list")}  # type: ignore[union-attr]
+    assert rows[on["node1"]]["Status"] == "UNKNOWN"
+    assert rows[survivor]["Status"] == "ACTIVE"
+
+    stop = control.labcloud("server", "stop", on["node1"], check=False)
+    assert stop.returncode == EXIT_CODES["unavailable"], stop.stderr
+    assert "node1" in stop.stderr
+
+    # The others keep working: a new server avoids the dead node, the survivor stops.
+    control.labcloud("server", "create", "web3", "--image", "tiny", "--flavor", "m1.nano")
+    shown = _json(control, "server", "show", "web3")
+    assert shown["node"] in ("node2", "node3")  # type: ignore[index]
+    assert "node1: down" in shown["placement"]  # type: ignore[index]
+    control.labcloud("console", "log", "web3", "--wait-for", READY)
+    control.labcloud("server", "stop", survivor)
+    assert _json(control, "server", "show", survivor)["status"] == "SHUTOFF"  # type: ignore[index]
+    for name in ("web3", survivor):
+        control.labcloud("server", "delete", name)
+
+
+def test_a_server_of_a_dead_node_is_evacuated_from_its_shared_disk(cluster: Cluster) -> None:
+    control = cluster.control
+    # Not just its daemons: the whole node is gone (its guest too, as after a power cut),
+    # so nothing holds web1's disk any more.
+    cluster.nodes["node1"].node.stop()
+    assert _json(control, "server", "show", "web1")["status"] == "UNKNOWN"  # type: ignore[index]
+    evacuated = _json(control, "server", "evacuate", "web1")
+    assert evacuated["node"] == "node2"  # type: ignore[index]
+    assert "node3: no shared instance storage" in evacuated["placement"]  # type: ignore[index]
+    _wait_ready_lines(control, "web1", 2)  # booted again, from the same disk, on node2
+    assert _on_node(cluster, "node2", "web1")
+
+    busy = control.labcloud("node", "remove", "node2", check=False)
+    assert busy.returncode == EXIT_CODES["conflict"] and "1 server" in busy.stderr
+    control.labcloud("node", "remove", "node1")
+    assert "node1" not in _nodes(control)
+    known_hosts = (control.state_dir / "ssh" / "known_hosts").read_text()
+    assert "10.99.0.11" not in known_hosts and "10.99.0.12" in known_hosts
+    control.labcloud("server", "delete", "web1")
