@@ -35,8 +35,8 @@ def ordered_views() -> list[type[ResourceView]]:
 
 def _jump_bindings() -> list[Binding]:
     return [
-        Binding(str(n), f"goto('{v.view_name}')", v.title, id=f"go.{v.view_name}", show=False)
-        for n, v in enumerate(ordered_views()[:9], start=1)
+        Binding(str(n % 10), f"goto('{v.view_name}')", v.title, id=f"go.{v.view_name}", show=False)
+        for n, v in enumerate(ordered_views()[:10], start=1)
     ]
 
 

@@ -133,6 +133,9 @@ class ResourceView(Vertical):
     def table(self) -> DataTable[str]:
         return self.query_one("#table", DataTable)
 
+    def items_cells(self) -> list[tuple[str, ...]]:
+        return [i.cells for i in self.items]
+
     def visible(self) -> list[Item]:
         return [i for i in self.items if matches(i.cells, self.filter_text)]
 

@@ -48,7 +48,7 @@ async def test_a_prefix_is_enough_and_number_keys_jump(app: LabApp) -> None:
         await settle(pilot)
         assert current(app) == "servers"
         assert "Servers [0]" in screen_text(pilot)
-        await pilot.press("5")
+        await pilot.press("colon", *"events", "enter")
         await settle(pilot)
         assert current(app) == "events"
         await pilot.press("escape")  # back to where we came from

@@ -1,0 +1,26 @@
+"""Routers (Neutron L3): gateway and interfaces."""
+
+from __future__ import annotations
+
+from labcloud.screens.resource import Item, ResourceView, Snapshot, record_of
+
+
+class RoutersView(ResourceView):
+    view_name = "routers"
+    title = "Routers"
+    aliases = ("router", "rt")
+    order = 12
+    columns = ("Name", "Status", "Gateway network", "Interfaces")
+    cli = "labcloud router list"
+
+    def fetch(self) -> Snapshot:
+        routers = self.lab.routers
+        nets = {n.id: n.name for n in self.lab.network.list_networks()}
+        items = []
+        for r in routers.list():
+            ifaces = routers.interfaces(r.id)
+            addresses = ", ".join(i.get("ip_address", "") for i in ifaces)
+            gateway = nets.get(r.external_network_id or "", r.external_network_id or "")
+            record = record_of(r) | {"interfaces": addresses or "none"}
+            items.append(Item(r.id, (r.name, r.status, gateway, addresses), record))
+        return Snapshot(items)
