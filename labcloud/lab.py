@@ -12,6 +12,7 @@ from functools import cached_property
 from labcloud.config import LabConfig, load_config
 from labcloud.db.models import Server
 from labcloud.db.store import Store
+from labcloud.services.changes import ChangeFeed
 from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
 from labcloud.services.context import ServiceContext
@@ -89,6 +90,10 @@ class Lab:
             self._device_builder,
             network_agent_factory=self._network_agent,
         )
+
+    @cached_property
+    def changes(self) -> ChangeFeed:
+        return ChangeFeed(self.ctx)
 
     @cached_property
     def identity(self) -> IdentityService:

@@ -61,7 +61,8 @@ class ResourceView(Vertical):
     order: ClassVar[int] = 100  # position in the number keys 1..9
     columns: ClassVar[tuple[str, ...]] = ()
     cli: ClassVar[str] = ""  # the equivalent `labcloud ...` list command
-    interval: ClassVar[float] = 3.0  # seconds between refreshes while visible
+    # A safety net only: changes arrive as store versions and libvirt events (app.py).
+    interval: ClassVar[float] = 30.0
 
     DEFAULT_CSS = """
     ResourceView { height: 1fr; }
@@ -97,6 +98,8 @@ class ResourceView(Vertical):
         self.active = False
         self.loaded = False
         self._timer: Timer | None = None
+        self.loading = False
+        self._again = False  # a change arrived while loading: load once more after
 
     # -- for subclasses -----------------------------------------------------------------
     def fetch(self) -> Snapshot:
@@ -155,9 +158,13 @@ class ResourceView(Vertical):
             self._timer.stop()
 
     def reload(self) -> None:
+        if self.loading:
+            self._again = True  # bursts of changes cost one more load, not one each
+            return
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        self.loading = True
         self._load()
 
     @work(thread=True, exclusive=True, group="fetch")
@@ -172,10 +179,14 @@ class ResourceView(Vertical):
 
     def on_resource_view_loaded(self, message: Loaded) -> None:
         message.stop()
+        self.loading = False
         self.take(message.snapshot)
         self.loaded = True
         self.apply()
-        if self.active:
+        if self._again and self.active:
+            self._again = False
+            self.reload()
+        elif self.active:
             # Rescheduled only after a load finished, so slow calls never pile up.
             self._timer = self.set_timer(self.interval, self.reload)
 

@@ -12,7 +12,6 @@ class EventsView(ResourceView):
     order = 11
     columns = ("At", "Type", "Name", "Message")
     cli = "labcloud event list --limit 100"
-    interval = 3.0
 
     def fetch(self) -> Snapshot:
         return Snapshot(

@@ -21,7 +21,6 @@ class ImagesView(ResourceView):
     order = 3
     columns = ("Name", "Status", "Disk Format", "Size", "Visibility")
     cli = "labcloud image list"
-    interval = 5.0
 
     def fetch(self) -> Snapshot:
         return Snapshot(

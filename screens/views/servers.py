@@ -24,7 +24,6 @@ class ServersView(ResourceView):
     order = 2
     columns = ("Name", "Status", "Task", "Power", "Networks", "Image", "Flavor")
     cli = "labcloud server list"
-    interval = 3.0
 
     BINDINGS = [
         Binding("s", "server('start')", "Start", id="server.start"),
