@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from labcloud.screens.create_forms import floating_ip_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, record_of
 
 
@@ -12,6 +16,7 @@ class FloatingIPsView(ResourceView):
     order = 9
     columns = ("Address", "Status", "Network", "Fixed IP", "Port")
     cli = "labcloud floating ip list"
+    noun = "floating ip"
 
     def fetch(self) -> Snapshot:
         fips = self.lab.floating_ips
@@ -32,3 +37,12 @@ class FloatingIPsView(ResourceView):
                 for f in fips.list()
             ]
         )
+
+    def create_form(self) -> Form:
+        return floating_ip_form()
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.floating_ips.delete(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return f"points at {item.cells[3]}" if item.cells[3] else ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from labcloud.screens.create_forms import keypair_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, record_of
 
 
@@ -12,6 +16,7 @@ class KeypairsView(ResourceView):
     order = 7
     columns = ("Name", "Fingerprint", "Type")
     cli = "labcloud keypair list"
+    noun = "keypair"
 
     def fetch(self) -> Snapshot:
         return Snapshot(
@@ -20,3 +25,9 @@ class KeypairsView(ResourceView):
                 for k in self.lab.keypairs.list()
             ]
         )
+
+    def create_form(self) -> Form:
+        return keypair_form()
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.keypairs.delete(item.key)

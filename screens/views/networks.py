@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from labcloud.screens.create_forms import network_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, cell, record_of
 
 
@@ -12,6 +16,7 @@ class NetworksView(ResourceView):
     order = 5
     columns = ("Name", "Status", "Subnets", "Type", "External", "Shared", "MTU")
     cli = "labcloud network list"
+    noun = "network"
 
     def fetch(self) -> Snapshot:
         network = self.lab.network
@@ -37,3 +42,12 @@ class NetworksView(ResourceView):
                 )
             )
         return Snapshot(items)
+
+    def create_form(self) -> Form:
+        return network_form()
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.network.delete_network(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return f"has subnets ({item.cells[2]})" if item.cells[2] else ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from labcloud.screens.create_forms import router_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, record_of
 
 
@@ -12,6 +16,7 @@ class RoutersView(ResourceView):
     order = 12
     columns = ("Name", "Status", "Gateway network", "Interfaces")
     cli = "labcloud router list"
+    noun = "router"
 
     def fetch(self) -> Snapshot:
         routers = self.lab.routers
@@ -24,3 +29,12 @@ class RoutersView(ResourceView):
             record = record_of(r) | {"interfaces": addresses or "none"}
             items.append(Item(r.id, (r.name, r.status, gateway, addresses), record))
         return Snapshot(items)
+
+    def create_form(self) -> Form:
+        return router_form()
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.routers.delete(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return f"routes {item.cells[3]}" if item.cells[3] else ""

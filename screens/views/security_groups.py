@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.screens.create_forms import rule_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, record_of
 
 
@@ -26,6 +28,7 @@ class SecurityGroupsView(ResourceView):
     order = 8
     columns = ("Name", "Rules", "Description")
     cli = "labcloud security group list"
+    noun = "security group"
 
     def fetch(self) -> Snapshot:
         sgs = self.lab.security_groups
@@ -47,3 +50,13 @@ class SecurityGroupsView(ResourceView):
         rules = item.record.get("rules", [])
         head = f"security group {item.cells[0]}  id {item.key}\n"
         return head + "rules:\n" + ("\n".join(f"  {r}" for r in rules) or "  (none)")
+
+    def create_form(self) -> Form:
+        item = self.selected()
+        return rule_form(item.cells[0] if item else "default")
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.security_groups.delete(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return "is every new server's group" if item.cells[0] == "default" else ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from labcloud.screens.create_forms import volume_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, cell, record_of
 
 
@@ -12,6 +16,7 @@ class VolumesView(ResourceView):
     order = 6
     columns = ("Name", "Status", "Size", "Type", "Bootable", "Attached to")
     cli = "labcloud volume list"
+    noun = "volume"
 
     def fetch(self) -> Snapshot:
         volumes = self.lab.volumes
@@ -29,3 +34,12 @@ class VolumesView(ResourceView):
                 )
             )
         return Snapshot(items)
+
+    def create_form(self) -> Form:
+        return volume_form()
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.volumes.delete(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return f"is attached to {item.cells[5]}" if item.cells[5] else ""

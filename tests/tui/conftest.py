@@ -4,6 +4,7 @@ exist, so the app runs from the store alone and says "libvirt unreachable" in on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import io
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from labcloud.screens.app import LabApp
 from rich.console import Console
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from labcloud.lab import Lab
 
@@ -54,7 +56,8 @@ async def settle(pilot: Pilot[Any]) -> None:
     for _ in range(20):
         busy = _busy(pilot)
         if busy:  # (an empty list would mean "every worker", the watcher too)
-            await pilot.app.workers.wait_for_complete(busy)
+            with contextlib.suppress(WorkerCancelled):  # replaced by a newer load
+                await pilot.app.workers.wait_for_complete(busy)
         await pilot.pause()
         if not _busy(pilot):
             return

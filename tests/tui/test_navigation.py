@@ -91,7 +91,7 @@ async def test_question_mark_lists_every_key_on_the_screen(app: LabApp) -> None:
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         ids = [row[2] for row in app.screen.rows]
-        for wanted in ("app.command", "app.filter", "go.flavors", "server.stop", "server.delete"):
+        for wanted in ("app.command", "app.filter", "go.flavors", "server.stop", "resource.delete"):
             assert wanted in ids
         assert "Keys on Servers" in screen_text(pilot)
         await pilot.press("escape")
