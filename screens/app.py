@@ -257,6 +257,9 @@ class LabApp(App[None]):
     def on_lab_app_lab_changed(self, _message: LabChanged) -> None:
         if self.main.view is not None:
             self.main.view.reload()
+        reload = getattr(self.screen, "reload", None)  # e.g. the instance screen
+        if self.screen is not self.main and reload is not None:
+            reload()
 
     def show_hint(self, text: str, error: bool = False) -> None:
         self.main.show_hint(f"$ {text}" if text.startswith("labcloud ") else text, error)

@@ -21,7 +21,7 @@ from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import DomainStateView
+from labcloud.services.interfaces import DomainStateView, SerialConsole
 from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
 
@@ -496,6 +496,16 @@ class ComputeService:
         return row
 
     # -- console --------------------------------------------------------------------
+    def open_console(self, ref: str) -> SerialConsole:
+        """The interactive serial console of a running server (close it when done)."""
+        server = self.get(ref)
+        if server.power_state not in ("RUNNING", "PAUSED"):
+            raise Conflict(
+                f"server {server.name} is {server.status}: its console is not live",
+                f"start it first: `labcloud server start {server.name}`",
+            )
+        return self.ctx.hypervisor.open_console(server.id)
+
     def console_log(self, ref: str, lines: int = 0) -> str:
         server = self.get(ref, sync=False)
         return self.ctx.agent.tail(str(self.console_path(server.id)), lines)

@@ -92,6 +92,14 @@ class ServersView(ResourceView):
             return f"console of {item.cells[0]}: loading..."
         return self.console[1] or f"console of {item.cells[0]}: empty"
 
+    def on_data_table_row_selected(self, message: Any) -> None:
+        """Enter: the instance screen (actions, console log, serial console)."""
+        item = self.selected()
+        if item is not None:
+            from labcloud.screens.instance import InstanceScreen
+
+            self.app.push_screen(InstanceScreen(self.lab, item.key, item.cells[0]))
+
     def on_data_table_row_highlighted(self, message: Any) -> None:
         self.show_detail()
         if self.console_mode:
