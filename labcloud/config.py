@@ -10,9 +10,10 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,7 @@ from pydantic import (
 
 from labcloud.errors import ConfigError
 from labcloud.names import check_name
+from labcloud.tui_keys import check_action, check_keys
 
 SEARCH_ORDER_HELP = "--lab, $LABCLOUD_LAB, ./lab.toml, /etc/labcloud/lab.toml"
 
@@ -213,6 +215,14 @@ DEFAULT_PROJECTS: tuple[ProjectConfig, ...] = (
 )
 
 
+class TuiConfig(_Strict):
+    """[tui]: keys maps an action id (as `?` shows it) to its keys, e.g. "server.stop" = "x"."""
+
+    keys: dict[
+        Annotated[str, AfterValidator(check_action)], Annotated[str, AfterValidator(check_keys)]
+    ] = {}
+
+
 class LabConfig(_Strict):
     site: SiteConfig = SiteConfig()
     flavors: tuple[FlavorConfig, ...] = DEFAULT_FLAVORS
@@ -220,6 +230,7 @@ class LabConfig(_Strict):
     networks: NetworksConfig = NetworksConfig()
     volume_backends: dict[str, VolumeBackendConfig] = DEFAULT_VOLUME_BACKENDS
     volumes: VolumesConfig = VolumesConfig()
+    tui: TuiConfig = TuiConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("volume_backends")
@@ -290,7 +301,7 @@ def parse_config(data: bytes, path: Path) -> LabConfig:
         config = LabConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in first["loc"] if p != "[key]") or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -206,7 +206,8 @@ class LabApp(App[None]):
     def __init__(self, lab: Any, keymap: dict[str, str] | None = None, start: str = "") -> None:
         super().__init__()
         self.lab = lab
-        self.keymap = keymap or {}
+        # Rebound keys: lab.toml's [tui.keys] (checked when the config was read).
+        self.keymap = keymap if keymap is not None else dict(lab.config.tui.keys)
         names = {v.view_name: v.aliases for v in ordered_views()}
         try:
             self.start = resolve(start, names) if start else ordered_views()[0].view_name

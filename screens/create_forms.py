@@ -113,8 +113,17 @@ def _cidr_check(text: str) -> None:
         parse_cidr(text)
 
 
+def _provider_types(_lab: Any) -> list[tuple[str, str]]:
+    return [
+        ("vxlan (an overlay)", "vxlan"),
+        ("flat (no tag; for external)", "flat"),
+        ("vlan", "vlan"),
+    ]
+
+
 def _network_cli(values: Values) -> str:
     argv = ["network", "create", values["name"]]
+    flag(argv, "--provider-network-type", values["provider"])
     flag(argv, "--external", values["external"])
     flag(argv, "--share", values["shared"])
     line = cli_line(argv)
@@ -127,7 +136,10 @@ def _network_cli(values: Values) -> str:
 
 def _network_submit(lab: Any, values: Values, report: Report) -> str:
     net = lab.network.create_network(
-        values["name"], external=values["external"], shared=values["shared"]
+        values["name"],
+        provider_network_type=values["provider"] or None,
+        external=values["external"],
+        shared=values["shared"],
     )
     if not values["cidr"]:
         return f"network {net.name} created"
@@ -154,6 +166,7 @@ def network_form() -> Form:
             Field(
                 "subnet", "Subnet name", placeholder="NAME-subnet", check=name_check("subnet name")
             ),
+            Field("provider", "Provider type (default vxlan)", "select", choices=_provider_types),
             Field("external", "External (routers' gateway, floating IPs)", "check", False),
             Field("shared", "Shared with every project", "check", False),
         ],

@@ -100,18 +100,27 @@ class FormScreen(ModalScreen[str | None]):
         width: 78; max-width: 100%; height: auto; max-height: 100%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
-    FormScreen VerticalScroll { height: auto; max-height: 16; }
-    FormScreen .field-label { margin-top: 1; color: $text-muted; }
-    FormScreen .field-error { color: $error; height: auto; }
+    FormScreen VerticalScroll { height: auto; max-height: 14; }
+    FormScreen .field-label { color: $text-muted; }
+    FormScreen .field-error { color: $error; height: auto; display: none; }
+    FormScreen .field-error.-shown { display: block; }
     FormScreen Input, FormScreen Select { width: 100%; }
-    FormScreen SelectionList { height: auto; max-height: 5; }
+    /* One line per input, so a form fits 80x24 over SSH. */
+    FormScreen Input { border: none; height: 1; padding: 0 1; background: $boost; }
+    FormScreen Input:focus { border: none; background: $primary 30%; }
+    FormScreen Checkbox { border: none; height: 1; padding: 0; margin-top: 1; }
+    FormScreen Checkbox:focus { background: $primary 30%; }
+    FormScreen SelectCurrent { border: none; height: 1; padding: 0 1; }
+    FormScreen Select:focus > SelectCurrent { background: $primary 30%; }
+    FormScreen .field-label { margin-top: 0; }
+    FormScreen SelectionList { height: auto; max-height: 5; border: none; }
     FormScreen TextArea { height: 4; }
     FormScreen #cli { color: $accent; height: auto; margin-top: 1; }
     FormScreen #error { color: $error; height: auto; }
     FormScreen ProgressBar { display: none; }
     FormScreen ProgressBar.-on { display: block; }
     FormScreen Horizontal { height: auto; align-horizontal: right; }
-    FormScreen Button { margin-left: 2; }
+    FormScreen Button { margin-left: 2; height: 1; border: none; min-width: 12; }
     """
 
     class Loaded(Message):
@@ -230,7 +239,9 @@ class FormScreen(ModalScreen[str | None]):
                     error = exc.one_line()
             ok = ok and not error
             if only is None or only == f.name:
-                self.query_one(f"#e-{f.name}", Static).update(error)
+                line = self.query_one(f"#e-{f.name}", Static)
+                line.update(error)
+                line.set_class(bool(error), "-shown")
         return ok
 
     def show_cli(self) -> None:

@@ -26,7 +26,8 @@ class RoutersView(ResourceView):
             ifaces = routers.interfaces(r.id)
             addresses = ", ".join(i.get("ip_address", "") for i in ifaces)
             gateway = nets.get(r.external_network_id or "", r.external_network_id or "")
-            record = record_of(r) | {"interfaces": addresses or "none"}
+            legs = [i["subnet"] for i in ifaces if i.get("kind") == "interface"]
+            record = record_of(r) | {"interfaces": addresses or "none", "subnets": legs}
             items.append(Item(r.id, (r.name, r.status, gateway, addresses), record))
         return Snapshot(items)
 
@@ -37,4 +38,5 @@ class RoutersView(ResourceView):
         return self.lab.routers.delete(item.key)
 
     def in_use(self, item: Item) -> str:
-        return f"routes {item.cells[3]}" if item.cells[3] else ""
+        legs = item.record.get("subnets", [])
+        return f"routes subnets {', '.join(legs)}" if legs else ""

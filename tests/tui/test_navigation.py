@@ -136,3 +136,15 @@ def test_resolve_names_aliases_and_prefixes() -> None:
         assert str(exc) == "ambiguous resource 's': servers, subnets"
     else:
         raise AssertionError("an ambiguous prefix must not resolve")
+
+
+async def test_keys_rebound_in_lab_toml_take_effect(lab: Lab) -> None:
+    path = lab.config.source
+    path.write_text(path.read_text() + '\n[tui.keys]\n"go.flavors" = "f"\n')
+    rebound = Lab.open(str(path))
+    app = LabApp(rebound)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        assert current(app) == "flavors"
