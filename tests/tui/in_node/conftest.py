@@ -83,3 +83,13 @@ def select_row(pilot: Pilot[Any], name: str) -> None:
     """Put the cursor on the row of `name` (as the arrow keys would)."""
     names = [r[0] for r in rows(pilot)]
     pilot.app.main.view.table.move_cursor(row=names.index(name))
+
+
+async def submit(pilot: Pilot[Any]) -> None:
+    """Ctrl+S, then wait for the form to close (its refusal, if any, is in the failure)."""
+    from labcloud.screens.forms import FormScreen
+
+    await pilot.press("ctrl+s")
+    await until(
+        pilot, lambda: not isinstance(pilot.app.screen, FormScreen), "the form to close", 300
+    )

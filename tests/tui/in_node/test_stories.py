@@ -15,7 +15,7 @@ from labcloud.screens.serial import SerialConsole
 
 from labcloud.lab import Lab
 from tests.tui.conftest import screen_text, settle
-from tests.tui.in_node.conftest import fill, row, select_row, until
+from tests.tui.in_node.conftest import fill, row, select_row, submit, until
 
 LABCLOUD = str(Path(sys.executable).with_name("labcloud"))
 
@@ -73,8 +73,7 @@ async def test_a_server_made_in_the_form_runs_and_is_deleted_by_typing_its_name(
         assert isinstance(app.screen, FormScreen)
         await fill(pilot, name="formvm", image="tiny", flavor="m1.nano")
         assert "$ labcloud server create formvm --image tiny --flavor m1.nano" in screen_text(pilot)
-        await pilot.press("ctrl+s")
-        await until(pilot, lambda: not isinstance(app.screen, FormScreen), "the form to close", 300)
+        await submit(pilot)
         await until(pilot, lambda: (row(pilot, "formvm") or ("", ""))[1] == "ACTIVE", "ACTIVE")
         await pilot.press("ctrl+d")
         await settle(pilot)
@@ -94,13 +93,13 @@ async def test_networks_routers_floating_ips_and_rules_from_forms(lab: Lab) -> N
         # An internal network with a subnet, and an external one.
         await pilot.press("c")
         await fill(pilot, name="tui-net", cidr="10.77.0.0/24")
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: (row(pilot, "tui-net") or "012")[2] == "10.77.0.0/24", "tui-net")
         await pilot.press("c")
         await fill(pilot, name="tui-pub", cidr="198.51.100.0/24", provider="flat", external=True)
         text = screen_text(pilot)
         assert "--provider-network-type flat --external" in text
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: row(pilot, "tui-pub") is not None, "tui-pub")
 
         # A router joining them, from its form.
@@ -108,7 +107,7 @@ async def test_networks_routers_floating_ips_and_rules_from_forms(lab: Lab) -> N
         await settle(pilot)
         await pilot.press("c")
         await fill(pilot, name="tui-r", gateway="tui-pub", subnets=["tui-net-subnet"])
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: row(pilot, "tui-r") is not None, "tui-r")
         assert "10.77.0.1" in row(pilot, "tui-r")[3]
 
@@ -123,7 +122,7 @@ async def test_networks_routers_floating_ips_and_rules_from_forms(lab: Lab) -> N
         # A floating IP from the external network.
         await pilot.press("9", "c")
         await fill(pilot, network="tui-pub")
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: app.main.view.table.row_count == 1, "a floating IP row")
         fip = app.main.view.items[0].cells[0]
         assert fip.startswith("198.51.100.")
@@ -136,7 +135,7 @@ async def test_networks_routers_floating_ips_and_rules_from_forms(lab: Lab) -> N
         await pilot.press("c")
         await fill(pilot, group="default", protocol="tcp", ports="2222")
         assert "rule create default --protocol tcp --dst-port 2222" in screen_text(pilot)
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: "tcp 2222" in screen_text(pilot), "the rule in the detail")
 
         # A router with interfaces is refused by the service, in its own words.
@@ -169,7 +168,7 @@ async def test_a_volume_and_an_imported_image(lab: Lab, tmp_path: Path) -> None:
         await settle(pilot)
         await pilot.press("c")
         await fill(pilot, name="tui-vol", size="1")
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: (row(pilot, "tui-vol") or ("", ""))[1] == "available", "tui-vol")
         await pilot.press("ctrl+d", "y")
         await until(pilot, lambda: row(pilot, "tui-vol") is None, "tui-vol gone")
@@ -177,7 +176,7 @@ async def test_a_volume_and_an_imported_image(lab: Lab, tmp_path: Path) -> None:
         await pilot.press("3", "c")
         await fill(pilot, name="tui-img", file=str(disk), protected=True)
         assert f"$ labcloud image create tui-img --file {disk} --protected" in screen_text(pilot)
-        await pilot.press("ctrl+s")
+        await submit(pilot)
         await until(pilot, lambda: (row(pilot, "tui-img") or ("", ""))[1] == "active", "tui-img")
         select_row(pilot, "tui-img")
         await pilot.press("ctrl+d")
