@@ -105,22 +105,17 @@ class FormScreen(ModalScreen[str | None]):
     FormScreen .field-error { color: $error; height: auto; display: none; }
     FormScreen .field-error.-shown { display: block; }
     FormScreen Input, FormScreen Select { width: 100%; }
-    /* One line per input, so a form fits 80x24 over SSH. */
-    FormScreen Input { border: none; height: 1; padding: 0 1; background: $boost; }
-    FormScreen Input:focus { border: none; background: $primary 30%; }
-    FormScreen Checkbox { border: none; height: 1; padding: 0; margin-top: 1; }
-    FormScreen Checkbox:focus { background: $primary 30%; }
-    FormScreen SelectCurrent { border: none; height: 1; padding: 0 1; }
-    FormScreen Select:focus > SelectCurrent { background: $primary 30%; }
+    /* Compact widgets: one line per input, so a form fits 80x24 over SSH. */
+    FormScreen Checkbox { margin-top: 1; }
     FormScreen .field-label { margin-top: 0; }
-    FormScreen SelectionList { height: auto; max-height: 5; border: none; }
+    FormScreen SelectionList { height: auto; max-height: 5; }
     FormScreen TextArea { height: 4; }
     FormScreen #cli { color: $accent; height: auto; margin-top: 1; }
     FormScreen #error { color: $error; height: auto; }
     FormScreen ProgressBar { display: none; }
     FormScreen ProgressBar.-on { display: block; }
     FormScreen Horizontal { height: auto; align-horizontal: right; }
-    FormScreen Button { margin-left: 2; height: 1; border: none; min-width: 12; }
+    FormScreen Button { margin-left: 2; }
     """
 
     class Loaded(Message):
@@ -140,6 +135,7 @@ class FormScreen(ModalScreen[str | None]):
         self.lab = lab
         self.form = form
         self.busy = False
+        self.cli_shown = ""  # the `labcloud ...` line on show (tests read it unwrapped)
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -152,23 +148,23 @@ class FormScreen(ModalScreen[str | None]):
             yield ProgressBar(id="progress", show_eta=False)
             yield Static("", id="error", markup=False)
             with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button(self.form.verb, id="submit", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(self.form.verb, id="submit", variant="primary", compact=True)
 
     def _field(self, f: Field) -> ComposeResult:
         fid = f"f-{f.name}"
         if f.kind == "check":
-            yield Checkbox(f.label, bool(f.default), id=fid)
+            yield Checkbox(f.label, bool(f.default), id=fid, compact=True)
             return
         yield Label(f.label + (" *" if f.required else ""), classes="field-label")
         if f.kind == "select":
-            yield Select[str]([], prompt=f.placeholder or "choose", id=fid)
+            yield Select[str]([], prompt=f.placeholder or "choose", id=fid, compact=True)
         elif f.kind == "multi":
-            yield SelectionList[str](id=fid)
+            yield SelectionList[str](id=fid, compact=True)
         elif f.kind == "area":
-            yield TextArea(str(f.default), id=fid)
+            yield TextArea(str(f.default), id=fid, compact=True)
         else:
-            yield Input(str(f.default), placeholder=f.placeholder, id=fid)
+            yield Input(str(f.default), placeholder=f.placeholder, id=fid, compact=True)
         yield Static("", id=f"e-{f.name}", classes="field-error", markup=False)
 
     def on_mount(self) -> None:
@@ -249,7 +245,8 @@ class FormScreen(ModalScreen[str | None]):
             line = self.form.cli(self.values())
         except (LabError, ValueError):
             line = ""
-        self.query_one("#cli", Static).update(f"$ {line}" if line else "")
+        self.cli_shown = f"$ {line}" if line else ""
+        self.query_one("#cli", Static).update(self.cli_shown)
 
     @on(Input.Changed)
     @on(Select.Changed)
