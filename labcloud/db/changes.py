@@ -20,7 +20,9 @@ class ChangeCounter:
 
     def version(self) -> int:
         with self._lock:
-            return int(self._con.execute("PRAGMA data_version").fetchone()[0])
+            # fetchall: a statement stepped to its end holds no read snapshot, so the
+            # next call sees the latest commit (fetchone would keep the old one open).
+            return int(self._con.execute("PRAGMA data_version").fetchall()[0][0])
 
     def close(self) -> None:
         with self._lock:
