@@ -181,7 +181,7 @@ def main() -> int:
     from labcloud.lab import Lab
 
     servers = Lab.open().compute.list(sync=False)
-    name = servers[-1].name
+    name = servers[0].name  # the top row: on screen however many there are
     log("first paint")
     paints = [first_paint(name) for _ in range(a.rounds)]
     result = asyncio.run(in_app(len(servers), a.rounds, a.minutes))
