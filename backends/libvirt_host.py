@@ -12,11 +12,15 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import libvirt
 from labcloud.backends.domain_config import METADATA_NS, metadata_uuid
 
 from labcloud.errors import BackendError, NotFound, Timeout
+
+if TYPE_CHECKING:
+    from labcloud.backends.serial_console import ConsoleStream
 
 DOMAIN_PREFIX = "labcloud-"
 
@@ -294,6 +298,13 @@ class Host:
                 )
             with self._changed:
                 self._changed.wait(min(remaining, 0.5))
+
+    def open_console(self, uuid: str) -> ConsoleStream:
+        """The running domain's serial console, to read and type into."""
+        from labcloud.backends.serial_console import ConsoleStream
+
+        dom = self._get(uuid)
+        return ConsoleStream(self.conn, dom)
 
     # -- helpers --------------------------------------------------------------------
     def _find(self, uuid: str) -> libvirt.virDomain | None:

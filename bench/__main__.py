@@ -1,5 +1,5 @@
-"""`python -m bench [all|foundation|network|images|nodes] [--instances N] [--rounds R]
-[--workers W] [--networks N] [--ports M] [--per-node K]`."""
+"""`python -m bench [all|foundation|network|images|nodes|tui] [--instances N] [--rounds R]
+[--workers W] [--networks N] [--ports M] [--per-node K] [--minutes M]`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-BENCHMARKS = ("foundation", "network", "images", "nodes")
+BENCHMARKS = ("foundation", "network", "images", "nodes", "tui")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--networks", type=int, default=50, help="networks for `network` (50)")
     p.add_argument("--ports", type=int, default=500, help="ports for `network` (500)")
     p.add_argument("--per-node", type=int, default=200, help="instances per node for `nodes` (200)")
+    p.add_argument("--minutes", type=float, default=10, help="live updates for `tui` (10)")
     a = p.parse_args(argv)
     if a.instances < 0 or a.rounds < 1 or a.workers < 1:
         p.error("--instances must be >= 0, --rounds and --workers >= 1")
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
             from bench import nodes
 
             status |= nodes.run(a.per_node, a.rounds, a.workers)
+        elif name == "tui":
+            from bench import tui
+
+            # The issue's lab: 1,000 instances unless told otherwise.
+            count = a.instances if "--instances" in (argv or sys.argv) else 1000
+            status |= tui.run(count, a.rounds, a.workers, a.minutes)
     return status
 
 

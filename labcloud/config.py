@@ -10,9 +10,10 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,7 @@ from pydantic import (
 
 from labcloud.errors import ConfigError
 from labcloud.names import check_name
+from labcloud.tui_keys import check_action, check_keys
 
 SEARCH_ORDER_HELP = "--lab, $LABCLOUD_LAB, ./lab.toml, /etc/labcloud/lab.toml"
 
@@ -302,6 +304,14 @@ DEFAULT_PROJECTS: tuple[ProjectConfig, ...] = (
 )
 
 
+class TuiConfig(_Strict):
+    """[tui]: keys maps an action id (as `?` shows it) to its keys, e.g. "server.stop" = "x"."""
+
+    keys: dict[
+        Annotated[str, AfterValidator(check_action)], Annotated[str, AfterValidator(check_keys)]
+    ] = {}
+
+
 class LabConfig(_Strict):
     site: SiteConfig = SiteConfig()
     flavors: tuple[FlavorConfig, ...] = DEFAULT_FLAVORS
@@ -314,6 +324,7 @@ class LabConfig(_Strict):
     nodes: tuple[NodeConfig, ...] = ()
     local_node: LocalNodeConfig = LocalNodeConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    tui: TuiConfig = TuiConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("volume_backends")
@@ -409,7 +420,7 @@ def parse_config(data: bytes, path: Path) -> LabConfig:
         config = LabConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in first["loc"] if p != "[key]") or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -12,6 +12,7 @@ from functools import cached_property
 from labcloud.config import LabConfig, load_config
 from labcloud.db.models import Server
 from labcloud.db.store import Store
+from labcloud.services.changes import ChangeFeed
 from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
 from labcloud.services.context import ServiceContext
@@ -133,6 +134,10 @@ class Lab:
         migration = MigrationService(self.compute, self.nodes)
         migration.recover()  # a killed migration: the row follows the domain
         return migration
+
+    @cached_property
+    def changes(self) -> ChangeFeed:
+        return ChangeFeed(self.ctx)
 
     @cached_property
     def identity(self) -> IdentityService:

@@ -7,6 +7,7 @@ Every service call happens in a thread worker; the UI thread only draws.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -23,6 +24,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.worker import get_current_worker
 
 from labcloud.errors import LabError, UsageError
 
@@ -35,8 +37,8 @@ def ordered_views() -> list[type[ResourceView]]:
 
 def _jump_bindings() -> list[Binding]:
     return [
-        Binding(str(n), f"goto('{v.view_name}')", v.title, id=f"go.{v.view_name}", show=False)
-        for n, v in enumerate(ordered_views()[:9], start=1)
+        Binding(str(n % 10), f"goto('{v.view_name}')", v.title, id=f"go.{v.view_name}", show=False)
+        for n, v in enumerate(ordered_views()[:10], start=1)
     ]
 
 
@@ -196,16 +198,23 @@ class LabApp(App[None]):
             super().__init__()
             self.error = error
 
+    class LabChanged(Message):
+        """The store moved or libvirt sent an event: the visible view loads again."""
+
+    WATCH_EVERY = 0.2  # seconds between store-version checks (one PRAGMA, no rows read)
+
     def __init__(self, lab: Any, keymap: dict[str, str] | None = None, start: str = "") -> None:
         super().__init__()
         self.lab = lab
-        self.keymap = keymap or {}
+        # Rebound keys: lab.toml's [tui.keys] (checked when the config was read).
+        self.keymap = keymap if keymap is not None else dict(lab.config.tui.keys)
         names = {v.view_name: v.aliases for v in ordered_views()}
         try:
             self.start = resolve(start, names) if start else ordered_views()[0].view_name
         except Unknown as exc:
             raise UsageError(str(exc), "`labcloud tui --help` lists the views") from None
         self.main = MainScreen(lab)
+        self._poke = threading.Event()
 
     def on_mount(self) -> None:
         if self.keymap:
@@ -228,6 +237,30 @@ class LabApp(App[None]):
         self.main.action_goto(self.start, remember=False)
         if message.error:
             self.main.show_hint(message.error, error=True)
+        self._watch()
+
+    @work(thread=True, exclusive=True, group="watch")
+    def _watch(self) -> None:
+        """Wake the visible view when anything changes: another process's commit (the
+        store's data_version) or a libvirt lifecycle event. Nothing here asks a VM."""
+        feed = self.lab.changes
+        feed.watch_domains(lambda _uuid, _state: self._poke.set())
+        worker = get_current_worker()
+        seen = feed.version()
+        while not worker.is_cancelled:
+            poked = self._poke.wait(self.WATCH_EVERY)
+            self._poke.clear()
+            version = feed.version()
+            if poked or version != seen:
+                seen = version
+                self.post_message(self.LabChanged())
+
+    def on_lab_app_lab_changed(self, _message: LabChanged) -> None:
+        if self.main.view is not None:
+            self.main.view.reload()
+        reload = getattr(self.screen, "reload", None)  # e.g. the instance screen
+        if self.screen is not self.main and reload is not None:
+            reload()
 
     def show_hint(self, text: str, error: bool = False) -> None:
         self.main.show_hint(f"$ {text}" if text.startswith("labcloud ") else text, error)

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Label
+from textual.widgets import Button, DataTable, Input, Label
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -69,3 +69,34 @@ class HelpScreen(ModalScreen[None]):
             for row in self.rows:
                 table.add_row(*row)
             yield table
+
+
+class TypeNameScreen(ModalScreen[bool]):
+    """For what is in use or protected: the deletion goes ahead only when the name is typed."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="typename.cancel")]
+    DEFAULT_CSS = """
+    TypeNameScreen { align: center middle; }
+    TypeNameScreen > Vertical {
+        width: 64; height: auto; padding: 1 2; border: thick $error; background: $surface;
+    }
+    TypeNameScreen #wrong { color: $error; height: auto; }
+    """
+
+    def __init__(self, question: str, name: str) -> None:
+        super().__init__()
+        self.question = question
+        self.name_wanted = name
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Label(f"Type {self.name_wanted} to confirm (Esc cancels):")
+            yield Input(id="typed")
+            yield Label("", id="wrong")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.name_wanted:
+            self.dismiss(True)
+        else:
+            self.query_one("#wrong", Label).update("that is not the name; nothing was deleted")

@@ -6,12 +6,16 @@ set its name, columns and CLI equivalent, and write `fetch()`. It registers itse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from labcloud.screens.diff import Cells, matches, plan
+from labcloud.screens.forms import Form, FormScreen, cli_line
+from labcloud.screens.modals import ConfirmScreen, TypeNameScreen
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
@@ -61,7 +65,9 @@ class ResourceView(Vertical):
     order: ClassVar[int] = 100  # position in the number keys 1..9
     columns: ClassVar[tuple[str, ...]] = ()
     cli: ClassVar[str] = ""  # the equivalent `labcloud ...` list command
-    interval: ClassVar[float] = 3.0  # seconds between refreshes while visible
+    noun: ClassVar[str] = ""  # the CLI's noun, e.g. "floating ip": `labcloud floating ip delete`
+    # A safety net only: changes arrive as store versions and libvirt events (app.py).
+    interval: ClassVar[float] = 30.0
 
     DEFAULT_CSS = """
     ResourceView { height: 1fr; }
@@ -83,6 +89,18 @@ class ResourceView(Vertical):
     class Changed(Message):
         """The title line should be redrawn: counts, filter or note changed."""
 
+    class ActionDone(Message):
+        def __init__(self, cli: str, error: str | None, outcome: str) -> None:
+            super().__init__()
+            self.cli = cli
+            self.error = error
+            self.outcome = outcome
+
+    BINDINGS = [
+        Binding("c", "create", "Create", id="resource.create"),
+        Binding("ctrl+d", "delete", "Delete", id="resource.delete"),
+    ]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.view_name:
@@ -97,6 +115,8 @@ class ResourceView(Vertical):
         self.active = False
         self.loaded = False
         self._timer: Timer | None = None
+        self.loading = False
+        self._again = False  # a change arrived while loading: load once more after
 
     # -- for subclasses -----------------------------------------------------------------
     def fetch(self) -> Snapshot:
@@ -117,8 +137,90 @@ class ResourceView(Vertical):
         self.note = snapshot.note
 
     def commands(self) -> list[tuple[str, str, str]]:
-        """(title, help, action) for the command palette."""
-        return []
+        """(title, help, action) for the command palette: the view's own, then create/delete."""
+        out = []
+        if type(self).create_form is not ResourceView.create_form:
+            out.append((f"{self.title}: create", f"New {self.noun} (a form)", "create"))
+        if type(self).delete is not ResourceView.delete:
+            out.append((f"{self.title}: delete", f"Delete the selected {self.noun}", "delete"))
+        return out
+
+    def create_form(self) -> Form | None:
+        """The form `c` opens; None when this view creates nothing."""
+        return None
+
+    def delete(self, item: Item) -> Any:
+        """The service call that deletes `item` (runs in a worker)."""
+        raise NotImplementedError
+
+    def in_use(self, item: Item) -> str:
+        """Why deleting `item` needs its name typed (in use, protected); "" when it does not."""
+        return ""
+
+    # -- create and delete ----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "create":
+            return type(self).create_form is not ResourceView.create_form
+        if action == "delete":
+            return type(self).delete is not ResourceView.delete
+        return True
+
+    def action_create(self) -> None:
+        form = self.create_form()
+        if form is None:
+            return
+
+        def done(outcome: str | None) -> None:
+            if outcome:
+                self.app.notify(outcome, title=form.title)
+                self.reload()
+
+        self.app.push_screen(FormScreen(self.lab, form), done)
+
+    def action_delete(self) -> None:
+        item = self.selected()
+        if item is None:
+            self.app.notify(f"no {self.noun} selected", severity="warning")
+            return
+        name = item.cells[0]
+        argv = [*self.noun.split(), "delete", name]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_call(argv, lambda: self.delete(item), f"{self.noun} {name} deleted")
+
+        reason = self.in_use(item)
+        if reason:
+            question = f"{self.noun.capitalize()} {name} {reason}."
+            self.app.push_screen(TypeNameScreen(question, name), confirmed)
+        else:
+            question = f"Delete {self.noun} {name}?"
+            self.app.push_screen(ConfirmScreen(question, "Delete"), confirmed)
+
+    def run_call(self, argv: list[str], call: Callable[[], Any], outcome: str = "") -> None:
+        """Run a service call in a worker, showing its `labcloud ...` line first."""
+        cli = cli_line(argv)
+        self.app.show_hint(cli)  # type: ignore[attr-defined]
+        self._call(cli, call, outcome)
+
+    @work(thread=True, group="actions")
+    def _call(self, cli: str, call: Callable[[], Any], outcome: str) -> None:
+        try:
+            result = call()
+            error = None
+            outcome = outcome or (str(result) if isinstance(result, str) else "done")
+        except LabError as exc:
+            outcome, error = "", exc.one_line()
+        self.post_message(self.ActionDone(cli, error, outcome))
+
+    def on_resource_view_action_done(self, message: ActionDone) -> None:
+        message.stop()
+        if message.error:
+            self.app.notify(message.error, title=message.cli, severity="error", timeout=8)
+            self.app.show_hint(f"{message.cli}: {message.error}", error=True)  # type: ignore[attr-defined]
+        else:
+            self.app.notify(message.outcome, title=message.cli)
+        self.reload()
 
     # -- widgets --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,6 +234,9 @@ class ResourceView(Vertical):
     @property
     def table(self) -> DataTable[str]:
         return self.query_one("#table", DataTable)
+
+    def items_cells(self) -> list[tuple[str, ...]]:
+        return [i.cells for i in self.items]
 
     def visible(self) -> list[Item]:
         return [i for i in self.items if matches(i.cells, self.filter_text)]
@@ -152,9 +257,13 @@ class ResourceView(Vertical):
             self._timer.stop()
 
     def reload(self) -> None:
+        if self.loading:
+            self._again = True  # bursts of changes cost one more load, not one each
+            return
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        self.loading = True
         self._load()
 
     @work(thread=True, exclusive=True, group="fetch")
@@ -169,10 +278,14 @@ class ResourceView(Vertical):
 
     def on_resource_view_loaded(self, message: Loaded) -> None:
         message.stop()
+        self.loading = False
         self.take(message.snapshot)
         self.loaded = True
         self.apply()
-        if self.active:
+        if self._again and self.active:
+            self._again = False
+            self.reload()
+        elif self.active:
             # Rescheduled only after a load finished, so slow calls never pile up.
             self._timer = self.set_timer(self.interval, self.reload)
 

@@ -67,8 +67,11 @@ def _ensure_db_file(state_dir: Path, path: Path) -> None:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         # Created 0600 before SQLite opens it; SQLite gives -wal and -shm the same mode.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Only when missing: closing any fd of an open database drops this process's
+        # POSIX locks on it, and another process may then delete the WAL under our feet.
+        if not path.exists():
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
     except OSError as exc:
         raise ConfigError(
             f"state directory {state_dir} is not writable: {exc.strerror}",

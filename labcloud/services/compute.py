@@ -23,7 +23,7 @@ from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, 
 from labcloud.names import check_name, new_uuid
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import DomainStateView, Hypervisor, NodeAgent
+from labcloud.services.interfaces import DomainStateView, Hypervisor, NodeAgent, SerialConsole
 from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.quotas import charge
 from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
@@ -597,6 +597,16 @@ class ComputeService:
         return resize(self, ref, flavor_ref, timeout)
 
     # -- console --------------------------------------------------------------------
+    def open_console(self, ref: str) -> SerialConsole:
+        """The interactive serial console of a running server (close it when done)."""
+        server = self.get(ref)
+        if server.power_state not in ("RUNNING", "PAUSED"):
+            raise Conflict(
+                f"server {server.name} is {server.status}: its console is not live",
+                f"start it first: `labcloud server start {server.name}`",
+            )
+        return self._hv(server.node).open_console(server.id)
+
     def console_log(self, ref: str, lines: int = 0) -> str:
         server = self.get(ref, sync=False)
         return self._agent(server.node).tail(str(self.console_path(server.id)), lines)

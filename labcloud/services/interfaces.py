@@ -12,6 +12,14 @@ class DomainStateView(Protocol):
     saved: bool
 
 
+class SerialConsole(Protocol):
+    """A running domain's serial console: what the guest prints, and keys to it."""
+
+    def read(self, timeout: float = 0.5) -> bytes | None: ...  # None: quiet; b"": closed
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
 class Hypervisor(Protocol):
     """A node's libvirt: acts only on labcloud's own domains, addressed by server UUID."""
 
@@ -32,6 +40,7 @@ class Hypervisor(Protocol):
     def device_present(self, uuid: str, xml: str) -> bool: ...
     def block_resize(self, uuid: str, target: str, size_bytes: int) -> None: ...
     def add_listener(self, listener: Callable[[str, str], None]) -> None: ...
+    def open_console(self, uuid: str) -> SerialConsole: ...
 
 
 class NodeAgent(Protocol):

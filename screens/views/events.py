@@ -9,10 +9,9 @@ class EventsView(ResourceView):
     view_name = "events"
     title = "Events"
     aliases = ("event", "ev")
-    order = 5
+    order = 11
     columns = ("At", "Type", "Name", "Message")
     cli = "labcloud event list --limit 100"
-    interval = 3.0
 
     def fetch(self) -> Snapshot:
         return Snapshot(

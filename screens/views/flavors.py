@@ -12,7 +12,6 @@ class FlavorsView(ResourceView):
     order = 4
     columns = ("Name", "VCPUs", "RAM (MiB)", "Disk (GiB)", "Ephemeral", "Public")
     cli = "labcloud flavor list"
-    interval = 10.0
 
     def fetch(self) -> Snapshot:
         return Snapshot(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from labcloud.screens.create_forms import image_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, cell, record_of
 
 
@@ -21,7 +25,7 @@ class ImagesView(ResourceView):
     order = 3
     columns = ("Name", "Status", "Disk Format", "Size", "Visibility")
     cli = "labcloud image list"
-    interval = 5.0
+    noun = "image"
 
     def fetch(self) -> Snapshot:
         return Snapshot(
@@ -34,3 +38,12 @@ class ImagesView(ResourceView):
                 for i in self.lab.images.list()
             ]
         )
+
+    def create_form(self) -> Form:
+        return image_form()
+
+    def delete(self, item: Item) -> Any:
+        return self.lab.images.delete(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return "is protected" if item.record.get("protected") else ""

@@ -31,7 +31,6 @@ class OverviewView(ResourceView):
     order = 1
     columns = ("Property", "Value")
     cli = "labcloud status"
-    interval = 5.0
 
     def __init__(self, lab: Any) -> None:
         super().__init__(lab)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labcloud.screens.modals import ConfirmScreen
+from labcloud.screens.create_forms import server_form
+from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, cell, record_of
 from textual import work
 from textual.binding import Binding
@@ -24,23 +25,15 @@ class ServersView(ResourceView):
     order = 2
     columns = ("Name", "Status", "Task", "Power", "Networks", "Image", "Flavor")
     cli = "labcloud server list"
-    interval = 3.0
+    noun = "server"
 
     BINDINGS = [
         Binding("s", "server('start')", "Start", id="server.start"),
         Binding("o", "server('stop')", "Stop", id="server.stop"),
         Binding("r", "server('reboot')", "Reboot", id="server.reboot"),
         Binding("p", "server('pause')", "Pause/unpause", id="server.pause"),
-        Binding("ctrl+d", "delete", "Delete", id="server.delete"),
         Binding("l", "console", "Console", id="server.console"),
     ]
-
-    class ActionDone(Message):
-        def __init__(self, cli: str, error: str | None, outcome: str) -> None:
-            super().__init__()
-            self.cli = cli
-            self.error = error
-            self.outcome = outcome
 
     class ConsoleLoaded(Message):
         def __init__(self, key: str, text: str) -> None:
@@ -99,6 +92,14 @@ class ServersView(ResourceView):
             return f"console of {item.cells[0]}: loading..."
         return self.console[1] or f"console of {item.cells[0]}: empty"
 
+    def on_data_table_row_selected(self, message: Any) -> None:
+        """Enter: the instance screen (actions, console log, serial console)."""
+        item = self.selected()
+        if item is not None:
+            from labcloud.screens.instance import InstanceScreen
+
+            self.app.push_screen(InstanceScreen(self.lab, item.key, item.cells[0]))
+
     def on_data_table_row_highlighted(self, message: Any) -> None:
         self.show_detail()
         if self.console_mode:
@@ -141,42 +142,21 @@ class ServersView(ResourceView):
             action = TOGGLES.get(item.cells[1], action)
         self.run_action(action, item)
 
-    def action_delete(self) -> None:
-        item = self.selected()
-        if item is None:
-            return
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.run_action("delete", item)
-
-        self.app.push_screen(
-            ConfirmScreen(f"Delete server {item.cells[0]} and its disks?", "Delete"), confirmed
-        )
-
     def run_action(self, action: str, item: Item) -> None:
-        cli = f"labcloud server {action} {item.cells[0]}"
-        self.app.show_hint(cli)
-        self.app.notify(f"$ {cli}", title=f"{action} {item.cells[0]}", timeout=4)
-        self._act(action, item.key, cli)
+        def call() -> str:
+            server = getattr(self.lab.compute, action)(item.key)
+            return f"{server.name} is {server.status}"
 
-    @work(thread=True, group="actions")
-    def _act(self, action: str, key: str, cli: str) -> None:
-        try:
-            server = getattr(self.lab.compute, action)(key)
-            outcome = f"{server.name} is {server.status}"
-            error = None
-        except LabError as exc:
-            outcome, error = "", exc.one_line()
-        self.post_message(self.ActionDone(cli, error, outcome))
+        self.run_call(["server", action, item.cells[0]], call)
 
-    def on_servers_view_action_done(self, message: ActionDone) -> None:
-        if message.error:
-            self.app.notify(message.error, title=message.cli, severity="error", timeout=8)
-            self.app.show_hint(f"{message.cli}: {message.error}", error=True)
-        else:
-            self.app.notify(message.outcome, title=message.cli)
-        self.reload()
+    def delete(self, item: Item) -> Any:
+        return self.lab.compute.delete(item.key)
+
+    def in_use(self, item: Item) -> str:
+        return "is running" if item.cells[1] == "ACTIVE" else ""
+
+    def create_form(self) -> Form:
+        return server_form()
 
     def commands(self) -> list[tuple[str, str, str]]:
         return [
@@ -184,6 +164,7 @@ class ServersView(ResourceView):
             ("Server: stop", "Stop the selected server (ACPI, then power off)", "server('stop')"),
             ("Server: reboot", "Reboot the selected server", "server('reboot')"),
             ("Server: pause/unpause", "Pause or unpause the selected server", "server('pause')"),
-            ("Server: delete", "Delete the selected server (asks first)", "delete"),
             ("Server: console log", "Show the selected server's console", "console"),
+            ("Server: serial console", "Type into the selected server's console", "serial"),
+            *super().commands(),
         ]

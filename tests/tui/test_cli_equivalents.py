@@ -31,8 +31,23 @@ def _bindings() -> list[Binding]:
     return found
 
 
+def test_every_views_create_and_delete_has_a_cli_command() -> None:
+    """`c` and Ctrl+D are generic keys: each view that offers them names its noun."""
+    from labcloud.screens.resource import REGISTRY, ResourceView
+
+    _bindings()  # imports every view module, which registers it
+    offered = 0
+    for view in REGISTRY.values():
+        for verb, method in (("create", "create_form"), ("delete", "delete")):
+            if getattr(view, method) is not getattr(ResourceView, method):
+                offered += 1
+                words = (*view.noun.split(), verb)
+                assert words in COMMANDS, f"{view.view_name}: no `labcloud {' '.join(words)}`"
+    assert offered >= 10  # the walk found the views' forms and deletes
+
+
 def test_every_tui_action_has_a_cli_command() -> None:
-    actions = {b.id for b in _bindings()}
+    actions = {b.id for b in _bindings()} - {"resource.create", "resource.delete"}
     assert "server.start" in actions  # the walk found the views' keys
     for action in sorted(actions):
         assert action is not None

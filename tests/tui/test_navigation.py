@@ -50,7 +50,7 @@ async def test_a_prefix_is_enough_and_number_keys_jump(app: LabApp) -> None:
         await settle(pilot)
         assert current(app) == "servers"
         assert "Servers [0]" in screen_text(pilot)
-        await pilot.press("5")
+        await pilot.press("colon", *"events", "enter")
         await settle(pilot)
         assert current(app) == "events"
         await pilot.press("escape")  # back to where we came from
@@ -93,7 +93,7 @@ async def test_question_mark_lists_every_key_on_the_screen(app: LabApp) -> None:
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         ids = [row[2] for row in app.screen.rows]
-        for wanted in ("app.command", "app.filter", "go.flavors", "server.stop", "server.delete"):
+        for wanted in ("app.command", "app.filter", "go.flavors", "server.stop", "resource.delete"):
             assert wanted in ids
         assert "Keys on Servers" in screen_text(pilot)
         await pilot.press("escape")
@@ -147,3 +147,15 @@ async def test_the_overview_shows_the_projects_quota_usage_as_bars(lab: Lab) -> 
         text = screen_text(pilot)
         assert "quota instances" in text and "░░░░░░░░░░░░  0/4" in text
         assert "0 (unlimited)" in text  # cores
+
+
+async def test_keys_rebound_in_lab_toml_take_effect(lab: Lab) -> None:
+    path = lab.config.source
+    path.write_text(path.read_text() + '\n[tui.keys]\n"go.flavors" = "f"\n')
+    rebound = Lab.open(str(path))
+    app = LabApp(rebound)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        assert current(app) == "flavors"

@@ -8,7 +8,7 @@ from typing import Any
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
 
-VIEWS = ("overview", "servers", "images", "flavors", "events")
+VIEWS = ("overview", "servers", "images", "networks", "volumes", "topology", "...")
 
 
 @command(
