@@ -57,6 +57,14 @@ class Lab:
     ) -> Lab:
         return cls(load_config(lab_file), project, all_projects=all_projects)
 
+    def switch_project(self, name: str) -> str:
+        """Act in another project from now on (the TUI's `:servers @demo`); like
+        `project use`, it is remembered as the caller's last choice."""
+        project = self.identity.use_project(name)
+        self.project_arg = self.ctx.project_name = project.name
+        self.ctx._project = None
+        return self.ctx.project.name
+
     @property
     def project_name(self) -> str:
         """The current project, once resolved and checked against the caller's roles."""

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 import labcloud.screens.views  # noqa: F401 - registers every view
-from labcloud.screens.command_bar import CommandBar, Unknown, resolve
+from labcloud.screens.command_bar import CommandBar, Unknown, resolve, split_project
 from labcloud.screens.modals import HelpScreen
 from labcloud.screens.resource import REGISTRY, ResourceView
 from rich.text import Text
@@ -154,15 +154,29 @@ class MainScreen(Screen[None]):
             return
         names = {name: v.aliases for name, v in self.views.items()}
         try:
-            target = resolve(event.value, names)
-        except Unknown as exc:
-            self.show_hint(str(exc), error=True)
-            self.app.notify(str(exc), severity="error", timeout=4)
+            text, project = split_project(event.value)
+            if project is not None:
+                self._switch_project(project)
+                if not text:
+                    return
+            target = resolve(text, names)
+        except (Unknown, LabError) as exc:
+            message = exc.one_line() if isinstance(exc, LabError) else str(exc)
+            self.show_hint(message, error=True)
+            self.app.notify(message, severity="error", timeout=4)
             return
         if target == "quit":
             self.app.exit()
         else:
             self.action_goto(target)
+
+    def _switch_project(self, name: str) -> None:
+        """`@demo`: every view now lists demo's resources (one quick store call)."""
+        now = self.lab.switch_project(name)
+        self.show_hint(f"$ labcloud project use {now}")
+        self.redraw_title()
+        if self.view is not None:
+            self.view.reload()
 
     # -- the two lines around the view --------------------------------------------------
     def show_hint(self, text: str, error: bool = False) -> None:

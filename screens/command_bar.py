@@ -15,6 +15,16 @@ class Unknown(LookupError):
     """A `:` command that names no view; its message is the one line shown."""
 
 
+def split_project(text: str) -> tuple[str, str | None]:
+    """`:images @demo` -> ("images", "demo"); `:@demo` -> ("", "demo")."""
+    words = text.strip().lstrip(":").split()
+    projects = [w[1:] for w in words if w.startswith("@")]
+    if len(projects) > 1 or any(not p for p in projects):
+        raise Unknown("give one project, e.g. :servers @demo")
+    rest = " ".join(w for w in words if not w.startswith("@"))
+    return rest, projects[0] if projects else None
+
+
 def resolve(text: str, names: dict[str, Iterable[str]]) -> str:
     """The view that `text` names: exactly, by an alias, or by an unambiguous prefix.
 

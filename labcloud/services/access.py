@@ -99,10 +99,8 @@ class Access:
         return list(self.roles)
 
     def check_known(self) -> None:
-        if self.caller.is_root:
-            return
-        self._load()
-        if self.user is None:
+        self._load()  # root too: its row holds its last `project use`
+        if self.user is None and not self.caller.is_root:
             raise Forbidden(
                 f"unix user {self.caller.name!r} is not a labcloud user",
                 f"an admin adds you: labcloud user create {self.caller.name} "

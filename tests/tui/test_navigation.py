@@ -159,3 +159,20 @@ async def test_keys_rebound_in_lab_toml_take_effect(lab: Lab) -> None:
         await pilot.press("f")
         await settle(pilot)
         assert current(app) == "flavors"
+
+
+async def test_at_project_in_the_command_bar_switches_project(app: LabApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(":", *"flavors @demo", "enter")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert current(app) == "flavors"
+        assert "project demo" in text.splitlines()[0]
+        assert app.lab.identity.list_projects()  # still usable
+        # Remembered as the caller's last choice, like `labcloud project use demo`.
+        assert Lab.open(str(app.lab.config.source)).project_name == "demo"
+        await pilot.press(":", *"@nosuch", "enter")
+        await settle(pilot)
+        assert "no project named or with ID 'nosuch'" in screen_text(pilot)
+        assert "project demo" in screen_text(pilot).splitlines()[0]
