@@ -316,8 +316,19 @@ class IdentityService:
 
     # -- events and seeding ---------------------------------------------------------
     def events(self, limit: int = 20) -> list[Event]:
+        """The newest events; a non-admin sees only those about their projects' resources."""
+        access = self.ctx.access
         with self.ctx.store.read() as s:
-            return list(s.exec(select(Event).order_by(Event.at.desc()).limit(limit)))  # type: ignore[attr-defined]
+            query = select(Event).order_by(Event.at.desc())  # type: ignore[attr-defined]
+            if not access.is_admin:
+                access.check_known()
+                mine = access.project_ids()
+                ids: set[str] = set(mine)
+                for _what, model in OWNED:
+                    owned = select(model.id).where(model.project_id.in_(mine))  # type: ignore[attr-defined]
+                    ids.update(s.exec(owned))
+                query = query.where(Event.resource_id.in_(ids))  # type: ignore[attr-defined]
+            return list(s.exec(query.limit(limit)))
 
     def seed(self, projects: tuple[ProjectConfig, ...]) -> int:
         created = 0

@@ -143,6 +143,10 @@ def test_members_of_two_projects_cannot_see_or_touch_each_other(lab: Node) -> No
         assert {"a1", "b1"} <= names(lab, None, "server", "list", "--all-projects")
         assert {"avol", "bvol"} <= names(lab, None, "volume", "list", "--all-projects")
         assert {"anet", "bnet"} <= names(lab, None, "network", "list", "--all-projects")
+        # Events name only what a member may see.
+        events = json.loads(as_user(lab, "alice", "event", "list", "-f", "json").stdout)
+        seen = {e["Name"] for e in events}
+        assert "a1" in seen and "b1" not in seen and "bvol" not in seen
         # Each project's usage counts its own.
         usage = json.loads(as_user(lab, "alice", "usage", "-f", "json").stdout)
         assert (usage["project"], usage["servers"], usage["volumes"]) == ("demo", 1, 1)
