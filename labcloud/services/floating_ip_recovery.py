@@ -8,10 +8,9 @@ rolled forward by syncing the router's NAT with the store.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import TYPE_CHECKING
 
-from labcloud.errors import LabError, NotFound
+from labcloud.errors import NotFound
 
 if TYPE_CHECKING:
     from labcloud.services.floating_ips import FloatingIPService
@@ -27,20 +26,9 @@ KINDS = (
 
 def recover(svc: FloatingIPService) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
-    done: list[tuple[str, str, str]] = []
-    for op in svc.journal.interrupted():
-        if op.kind not in KINDS:
-            continue
-        with svc.journal.adopt(op) as handle:
-            if handle is None:
-                continue
-            d = json.loads(op.detail)
-            try:
-                outcome = _one(svc, handle, op.kind, op.resource_id, d)
-            except LabError as exc:
-                outcome = f"left for `labcloud doctor`: {exc.message}"
-            done.append((op.kind, d.get("name", op.resource_id), outcome))
-    return done
+    return svc.journal.recover(
+        KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.resource_id, d)
+    )
 
 
 def _one(svc: FloatingIPService, handle: OperationHandle, kind: str, rid: str, d: dict) -> str:

@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 
 from labcloud.db.models import Operation, utcnow
 from labcloud.db.store import Store
+from labcloud.errors import LabError
 from labcloud.names import new_uuid
 
 # Fault injection for the crash-consistency tests: `server.create:define` makes the
@@ -105,6 +106,28 @@ class Journal:
             # Unlinked only after the final state is committed: see interrupted().
             lock_path.unlink(missing_ok=True)
             lock.close()
+
+    def recover(
+        self,
+        kinds: tuple[str, ...],
+        one: Callable[[OperationHandle, Operation, dict[str, object]], str],
+    ) -> list[tuple[str, str, str]]:
+        """(operation, name, outcome) for each interrupted operation of these kinds, which
+        `one` finishes or rolls back; one that raises a LabError is left for doctor."""
+        done: list[tuple[str, str, str]] = []
+        for op in self.interrupted():
+            if op.kind not in kinds:
+                continue
+            with self.adopt(op) as handle:
+                if handle is None:
+                    continue
+                detail = json.loads(op.detail)
+                try:
+                    outcome = one(handle, op, detail)
+                except LabError as exc:
+                    outcome = f"left for `labcloud doctor`: {exc.message}"
+                done.append((op.kind, str(detail.get("name", op.resource_id)), outcome))
+        return done
 
     def interrupted(self) -> list[Operation]:
         """Operations still marked running whose owner is gone, each with the last step

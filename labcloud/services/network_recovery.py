@@ -8,10 +8,7 @@ syncing the network's DHCP with the store.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
-
-from labcloud.errors import LabError
 
 if TYPE_CHECKING:
     from labcloud.services.journal import OperationHandle
@@ -24,21 +21,9 @@ KINDS = ("network.create", "network.delete", *FORWARD)
 
 def recover(svc: NetworkService) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
-    done: list[tuple[str, str, str]] = []
-    for op in svc.journal.interrupted():
-        if op.kind not in KINDS:
-            continue
-        with svc.journal.adopt(op) as handle:
-            if handle is None:
-                continue
-            d = json.loads(op.detail)
-            name = d.get("name", op.resource_id)
-            try:
-                outcome = _one(svc, handle, op.kind, op.step, op.resource_id, d)
-            except LabError as exc:
-                outcome = f"left for `labcloud doctor`: {exc.message}"
-            done.append((op.kind, name, outcome))
-    return done
+    return svc.journal.recover(
+        KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.step, op.resource_id, d)
+    )
 
 
 def _one(

@@ -9,11 +9,10 @@ the port is in the store it is rolled forward (the namespace is synced to the st
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import TYPE_CHECKING
 
 from labcloud.db.l3_models import Router
-from labcloud.errors import LabError, NotFound
+from labcloud.errors import NotFound
 
 if TYPE_CHECKING:
     from labcloud.services.journal import OperationHandle
@@ -24,20 +23,9 @@ KINDS = ("router.create", "router.delete", "router.add_subnet", "router.remove_s
 
 def recover(svc: RouterService) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
-    done: list[tuple[str, str, str]] = []
-    for op in svc.journal.interrupted():
-        if op.kind not in KINDS:
-            continue
-        with svc.journal.adopt(op) as handle:
-            if handle is None:
-                continue
-            d = json.loads(op.detail)
-            try:
-                outcome = _one(svc, handle, op.kind, op.step, op.resource_id, d)
-            except LabError as exc:
-                outcome = f"left for `labcloud doctor`: {exc.message}"
-            done.append((op.kind, d.get("name", op.resource_id), outcome))
-    return done
+    return svc.journal.recover(
+        KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.step, op.resource_id, d)
+    )
 
 
 def _one(

@@ -7,11 +7,9 @@ domain), so no file, LV or allocation is left behind.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from labcloud.db.volume_models import Volume, VolumeSnapshot
-from labcloud.errors import LabError
 from labcloud.services.volume_attach import settle, unplug
 
 if TYPE_CHECKING:
@@ -30,22 +28,9 @@ KINDS = (
 
 def recover(svc: VolumeService) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
-    done: list[tuple[str, str, str]] = []
-    for op in svc.journal.interrupted():
-        if op.kind not in KINDS:
-            continue
-        with svc.journal.adopt(op) as handle:
-            if handle is None:
-                continue
-            d = json.loads(op.detail)
-            name = d.get("name", op.resource_id)
-            rid = op.resource_id
-            try:
-                outcome = _one(svc, handle, op.kind, op.step, rid, d)
-            except LabError as exc:
-                outcome = f"left for `labcloud doctor`: {exc.message}"
-            done.append((op.kind, name, outcome))
-    return done
+    return svc.journal.recover(
+        KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.step, op.resource_id, d)
+    )
 
 
 def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: dict) -> str:

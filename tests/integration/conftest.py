@@ -58,3 +58,12 @@ def lab(node: Node) -> Node:
     if node.labcloud("image", "show", "tiny", check=False).returncode != 0:
         node.labcloud("image", "create", "tiny", "--builtin")
     return node
+
+
+@pytest.fixture
+def made(lab: Node) -> Iterator[list[tuple[str, str]]]:
+    """(kind, name) of what a test made, deleted in reverse order whatever happened."""
+    things: list[tuple[str, str]] = []
+    yield things
+    for kind, name in reversed(things):
+        lab.labcloud(kind, "delete", name, check=False)

@@ -11,17 +11,15 @@ import re
 import shlex
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pycdlib
-import pytest
 from labcloud.backends.cloud_init_seed import read_seed
 
 from labcloud.errors import EXIT_CODES
 from tests.harness import Node
+from tests.integration.cli_helpers import console, show
 
-READY = "labcloud-tiny: ready"
 MARKER = "labcloud-image-marker-42"
 SNAP_MARKER = "snapshot-marker-7"
 CMDLINE = "os_command_line=console=ttyS0,115200 quiet"
@@ -36,24 +34,6 @@ sync
 READ_SCRIPT = f"""#!/bin/sh
 echo "snapshot says: $(dd if=/dev/vda bs=1M skip=1 count=1 2>/dev/null | head -c {len(SNAP_MARKER)})"
 """  # noqa: E501
-
-
-def console(lab: Node, server: str, pattern: str = READY) -> str:
-    out = lab.labcloud("console", "log", server, "--wait-for", pattern, "--timeout", "120")
-    return out.stdout
-
-
-def show(lab: Node, kind: str, name: str) -> dict[str, object]:
-    return dict(json.loads(lab.labcloud(kind, "show", name, "-f", "json").stdout))
-
-
-@pytest.fixture
-def made(lab: Node) -> Iterator[list[tuple[str, str]]]:
-    """(kind, name) of what a test made, deleted in reverse order whatever happened."""
-    things: list[tuple[str, str]] = []
-    yield things
-    for kind, name in reversed(things):
-        lab.labcloud(kind, "delete", name, check=False)
 
 
 def test_seeded_ami_from_vmdk_and_a_live_snapshot_that_boots(

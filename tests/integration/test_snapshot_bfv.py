@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.harness import Node
+from tests.integration.cli_helpers import console, show
 
 READY = "labcloud-tiny: ready"
 MARKER = "bfv-snapshot-marker-3"
@@ -26,24 +24,6 @@ echo "bfv wrote the marker"
 READ_SCRIPT = f"""#!/bin/sh
 echo "image says: $(dd if=/dev/vda bs=1M skip=1 count=1 2>/dev/null | head -c {len(MARKER)})"
 """
-
-
-def console(lab: Node, server: str, pattern: str) -> str:
-    out = lab.labcloud("console", "log", server, "--wait-for", pattern, "--timeout", "120")
-    return out.stdout
-
-
-def show(lab: Node, kind: str, name: str) -> dict[str, object]:
-    return dict(json.loads(lab.labcloud(kind, "show", name, "-f", "json").stdout))
-
-
-@pytest.fixture
-def made(lab: Node) -> Iterator[list[tuple[str, str]]]:
-    """(kind, name) of what the test made, deleted in reverse order whatever happened."""
-    things: list[tuple[str, str]] = []
-    yield things
-    for kind, name in reversed(things):
-        lab.labcloud(kind, "delete", name, check=False)
 
 
 def test_snapshot_of_a_boot_from_volume_server_boots_a_new_server(
