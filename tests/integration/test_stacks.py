@@ -209,6 +209,9 @@ def test_a_volume_detached_by_hand_is_planned_and_attached_again(
     path = write_lab(lab)
     lab.labcloud("console", "log", "db", "--wait-for", "labcloud-tiny: ready", "--timeout", "240")
     lab.labcloud("server", "remove", "volume", "db", "st-data")
+    # The guest polls its disks: let it see the removal, or a quick re-attach would look
+    # to it as if nothing had changed.
+    lab.labcloud("console", "log", "db", "--wait-for", "disk-removed vdb", "--timeout", "120")
     assert plan_lines(lab, path) == ["~ server db", "+ volumes st-data"]
     out = lab.labcloud("stack", "apply", str(path)).stdout
     assert "Apply complete: 0 created, 1 updated in place, 0 replaced, 0 deleted." in out
