@@ -83,8 +83,10 @@ class Broker:
                 thread = threading.Thread(target=self._beat, args=(name,), daemon=True)
                 self._threads[name] = thread
                 thread.start()
-            for name in set(self._threads) - names:
+            for name in set(self._threads) - names:  # removed: its beat ends, drop its links
                 self._threads.pop(name)
+                self._hosts.pop(name, None)
+                self.transport.forget(name)
             now = time.monotonic()
             for name, since in list(self._busy_since.items()):
                 if now - since > ANSWER_WITHIN:  # hung (a silent network): down, once
