@@ -91,6 +91,8 @@ class Broker:
             for name, since in list(self._busy_since.items()):
                 if now - since > ANSWER_WITHIN:  # hung (a silent network): down, once
                     self._busy_since.pop(name, None)
+                    # Closing its SSH session ends the hung call; the next beat redials.
+                    self.transport.forget(name)
                     self._record(name, f"node {name} does not answer within {ANSWER_WITHIN:g} s")
             if names:
                 idle_since = now

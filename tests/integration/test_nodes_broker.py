@@ -190,3 +190,16 @@ def test_a_dead_node_is_marked_down_within_seconds_without_a_command(lab2: Lab2)
     assert any("web1: UNKNOWN -> ACTIVE (node bnode1 up)" in e for e in _events(control))
     assert _json(control, "server", "list")[0]["Status"] == "ACTIVE"  # type: ignore[index]
     control.labcloud("server", "delete", "web1")
+
+
+def test_a_node_that_goes_silent_is_marked_down_and_back_up(lab2: Lab2) -> None:
+    """No refusal, no reset: its management link goes down, as a pulled cable would."""
+    control, node2 = lab2.control, lab2.nodes["bnode2"].node
+    node2.run(["ip", "link", "set", "mgmt1", "down"])
+    took = _wait_event(control, "bnode2: up -> down")
+    print(f"silent bnode2 marked down {took:.1f} s after its link went down")
+    node2.run(["ip", "link", "set", "mgmt1", "up"])
+    took = _wait_event(control, "bnode2: down -> up")
+    print(f"bnode2 marked up {took:.1f} s after its link came back")
+    nodes = {r["Name"]: r["State"] for r in _json(control, "node", "list")}  # type: ignore[union-attr, index]
+    assert nodes["bnode2"] == "up"
