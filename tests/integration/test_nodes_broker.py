@@ -158,6 +158,26 @@ def test_a_domain_stopped_behind_labclouds_back_shows_up_by_itself(lab2: Lab2) -
         watcher.wait(30)
 
 
+def test_the_tui_shows_a_remote_domain_stopped_behind_labclouds_back(lab2: Lab2) -> None:
+    control, ssh1 = lab2.control, lab2.nodes["bnode1"]
+    behind_back = [
+        "ssh", "-i", str(control.workdir / "ssh-client" / "id_ed25519"),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        f"root@{ssh1.address}", "virsh", "-c", "qemu:///system",
+        "destroy", f"labcloud-{lab2.web1_id}",
+    ]  # fmt: skip
+    out = control.run(
+        [str(VENV_BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/tui/in_cluster"],
+        env={"LABCLOUD_TUI_IN_CLUSTER": "1", "LABCLOUD_TEST_BEHIND_BACK": json.dumps(behind_back)},
+        check=False,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "skipped" not in out.stdout, out.stdout[-2000:]
+    control.labcloud("server", "start", "web1")  # as it was, for the next story
+
+
 def _line(proc: object, prefix: str) -> str:
     out = proc.stdout  # type: ignore[attr-defined]
     deadline = time.monotonic() + NOTICE_WITHIN
