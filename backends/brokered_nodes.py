@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 from labcloud.backends.broker_link import BrokerAbsent, call
@@ -23,6 +24,7 @@ from labcloud.backends.ssh_session import SshSession
 
 DISABLE_ENV = "LABCLOUD_NO_BROKER"
 BROKER_MODULE = "labcloud.broker"
+RETRY_AFTER = 10.0  # a long-lived process (the TUI) asks again once a broker may be up
 
 
 class BrokeredNodes(SshNodes):
@@ -30,18 +32,18 @@ class BrokeredNodes(SshNodes):
         super().__init__(known_hosts)
         self.socket_path = socket_path
         self.lab_file = lab_file
-        self._absent = False
+        self._absent_until = 0.0
         self._spawned = False
         self._spawn_lock = threading.Lock()
 
     def ask(self, op: str, args: dict[str, object]) -> object:
         """The broker's answer; BrokerAbsent (a broker started for next time) when none."""
-        if self._absent:
+        if time.monotonic() < self._absent_until:
             raise BrokerAbsent("no broker")
         try:
             return call(self.socket_path, op, args)
         except BrokerAbsent:
-            self._absent = True
+            self._absent_until = time.monotonic() + RETRY_AFTER
             self._spawn()
             raise
 
@@ -49,7 +51,7 @@ class BrokeredNodes(SshNodes):
         with self._spawn_lock:
             if self._spawned or self.lab_file is None:
                 return
-            self._spawned = True
+            self._spawned = True  # once per process: a broker that cannot start stays off
         spawn_broker(self.lab_file)
 
     def probe(self, node: dict[str, object], request: dict[str, object]) -> dict[str, object]:
