@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from labcloud.backends.broker_link import BrokerAbsent, call
@@ -72,6 +73,13 @@ class BrokeredHost(RemoteHost):
         super().__init__(str(node["name"]), session, str(node["libvirt_uri"]))
         self._spec = dict(node)
         self._nodes = nodes
+
+    def add_listener(self, listener: Callable[[str, str], None]) -> None:
+        """A long-lived watcher (the TUI) listens on its own connection; it also makes sure
+        the lab's broker runs, whose heartbeat marks nodes down in the store."""
+        with contextlib.suppress(BrokerAbsent):
+            self._nodes.ask("ping", {})
+        super().add_listener(listener)
 
     def domain_states(self) -> dict[str, DomainState]:  # type: ignore[override]
         if self._conn is None:
