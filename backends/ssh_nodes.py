@@ -99,8 +99,11 @@ class SshNodes:
         with self._lock:
             host = self._hosts.get(name)
             if host is None or host.session is not session:
-                host = self._hosts[name] = RemoteHost(name, session, str(node["libvirt_uri"]))
+                host = self._hosts[name] = self._make_host(node, session)
             return host
+
+    def _make_host(self, node: dict[str, object], session: SshSession) -> RemoteHost:
+        return RemoteHost(str(node["name"]), session, str(node["libvirt_uri"]))
 
     def migrate(self, src: object, dst: object, uuid: str, dest_address: str, live: bool) -> None:
         """Move a domain between two nodes' hypervisors (as handed out by hypervisor())."""

@@ -119,9 +119,16 @@ class Lab:
         )
 
     def _node_transport(self) -> NodeTransport:
-        from labcloud.backends.ssh_nodes import SshNodes
+        known_hosts = self.config.site.state_dir / "ssh" / "known_hosts"
+        if os.environ.get("LABCLOUD_NO_BROKER"):  # the broker itself, or a user's choice
+            from labcloud.backends.ssh_nodes import SshNodes
 
-        return SshNodes(self.config.site.state_dir / "ssh" / "known_hosts")
+            return SshNodes(known_hosts)
+        # Node states and probes come from the lab's long-lived broker (labcloud/broker.py).
+        from labcloud.backends.brokered_nodes import BrokeredNodes
+
+        sock = self.config.site.state_dir / "broker.sock"
+        return BrokeredNodes(known_hosts, sock, self.config.source)
 
     @staticmethod
     def _local_probe(request: dict[str, object]) -> dict[str, object]:
@@ -145,7 +152,11 @@ class Lab:
 
     @cached_property
     def changes(self) -> ChangeFeed:
-        return ChangeFeed(self.ctx)
+        return ChangeFeed(self.ctx, self._remote_hypervisors)
+
+    def _remote_hypervisors(self) -> list[tuple[str, Hypervisor]]:
+        names = [str(spec["name"]) for spec, _state in self.nodes.watched()]
+        return [(name, self.nodes.hypervisor(name)) for name in names]
 
     @cached_property
     def identity(self) -> IdentityService:

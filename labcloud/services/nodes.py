@@ -337,9 +337,15 @@ class NodeService:
 
         with ThreadPoolExecutor(max_workers=min(16, len(rows))) as pool:
             results = list(pool.map(one, rows))
+        self.record(list(zip([r.name for r in rows], results, strict=True)))
+
+    def record(self, results: list[tuple[str, dict[str, object] | str]]) -> list[str]:
+        """Record what probes (or the broker's heartbeat) saw: facts, or why a node is
+        down. Returns the nodes whose state changed."""
+        changed: list[str] = []
         with self.ctx.store.write() as s:
-            for row, result in zip(rows, results, strict=True):
-                current = s.get(ComputeNode, row.name)
+            for name, result in results:
+                current = s.get(ComputeNode, name)
                 if current is None:
                     continue
                 was = current.state
@@ -349,8 +355,23 @@ class NodeService:
                     self._apply_facts(current, result)
                 current.checked_at = current.updated_at = utcnow()
                 if was != current.state:
+                    changed.append(name)
                     why = f": {current.state_reason}" if current.state == "down" else ""
-                    record_event(s, "node", row.name, row.name, f"{was} -> {current.state}{why}")
+                    record_event(s, "node", name, name, f"{was} -> {current.state}{why}")
+        return changed
+
+    def watched(self) -> list[tuple[NodeSpec, str]]:
+        """Every remote node's connection spec and recorded state (for the broker)."""
+        with self.ctx.store.read() as s:
+            rows = list(s.exec(select(ComputeNode).order_by(ComputeNode.name)))
+        return [(_spec(r), r.state) for r in rows]
+
+    def probe_request(self) -> dict[str, object]:
+        return self._probe_request()
+
+    def server_ids(self, name: str) -> list[str]:
+        with self.ctx.store.read() as s:
+            return list(s.exec(select(Server.id).where(Server.node == name)))
 
     def _apply_facts(self, row: ComputeNode, facts: dict[str, object]) -> None:
         row.vcpus = int(facts.get("vcpus", 0))  # type: ignore[call-overload]
