@@ -59,8 +59,10 @@ class LocalAgent:
         return answer
 
     # -- disks ----------------------------------------------------------------------
-    def image_info(self, path: str) -> dict[str, object]:
-        out = run(["qemu-img", "info", "--output=json", "--", path], f"inspect {path}")
+    def image_info(self, path: str, in_use: bool = False) -> dict[str, object]:
+        """`qemu-img info`; in_use (-U) reads the header of a disk a running guest holds."""
+        share = ["-U"] if in_use else []
+        out = run(["qemu-img", "info", *share, "--output=json", "--", path], f"inspect {path}")
         return dict(json.loads(out))
 
     def create_overlay(self, backing: str, backing_format: str, path: str, size: int) -> None:

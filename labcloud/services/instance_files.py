@@ -101,7 +101,7 @@ class InstanceFiles:
         """The root disk's empty twin on dest (same backing image, same size): what a live
         block migration copies the source's top layer into."""
         disk = str(Path(self._dir(server.id)) / ROOT_DISK)
-        info = self.ctx.agent_for(source).image_info(disk)
+        info = self.ctx.agent_for(source).image_info(disk, True)  # the guest runs
         size = int(info["virtual-size"])  # type: ignore[call-overload]
         backing = info.get("full-backing-filename") or info.get("backing-filename")
         agent = self.ctx.agent_for(dest)
