@@ -36,6 +36,7 @@ class MigrationService:
         self.nodes = nodes
         self.ctx = compute.ctx
         self.files = InstanceFiles(compute, nodes)
+        self.recovered_at_start: list[Recovery] = []
 
     @admin_only
     def migrate(self, ref: str, node: str | None = None, live: bool = False) -> Server:
@@ -101,11 +102,11 @@ class MigrationService:
             mode=mode,
         ) as op:
             try:
-                op.step("define")
+                op.step("define", reached="define")
                 plumb(self.nodes, server.id, dest)
                 why = f"evacuated from {server.node}: {reason}"
                 if rebuild:
-                    op.step("rebuild")
+                    op.step("rebuild", reached="rebuild")
                     self._place(server.id, dest)
                     image = self.files.rebuild(server, dest, _quiet)
                     moved = self.compute.get(server.id, sync=False)
@@ -117,7 +118,7 @@ class MigrationService:
                     )
                 self._set_node(server.id, dest, why, None)
                 self.compute.redefine(server.id)
-                op.step("start")
+                op.step("start", reached="start")
                 self.compute._start_domain(server.id, dest)
             except BaseException:
                 if rebuild and not self._defined_on(dest, server.id):
@@ -194,15 +195,15 @@ class MigrationService:
         with self._begin(server, dest, reason, "live-copy" if copying else "move") as op:  # type: ignore[attr-defined]
             ok = False
             try:
-                op.step("plumb")
+                op.step("plumb", reached="plumb")
                 plumb(self.nodes, server.id, dest)
                 if copying:
-                    op.step("prepare")
+                    op.step("prepare", reached="prepare")
                     # The seed ISO and console log ahead (the log goes on growing there);
                     # an empty root disk on the same cached image for the block copy.
                     self.files.copy(server, source, dest, _quiet, skip=(ROOT_DISK,))
                     self.files.precreate_root(server, source, dest)
-                op.step("migrate")
+                op.step("migrate", reached="migrate")
                 self.nodes.transport.migrate(
                     self.ctx.hypervisor_for(source),
                     self.ctx.hypervisor_for(dest),
@@ -216,7 +217,7 @@ class MigrationService:
                 # Where the domain is now decides the row, whatever happened.
                 where = dest if ok or self._defined_on(dest, server.id) else source
                 if copying:
-                    op.step("cleanup")
+                    op.step("cleanup", reached="cleanup")
                     self._drop_copy(server.id, source if where == dest else dest)
                 self._set_node(server.id, where, reason if where == dest else None, op)
 
@@ -227,21 +228,21 @@ class MigrationService:
         source = server.node
         with self._begin(server, dest, reason, "copy") as op:  # type: ignore[attr-defined]
             try:
-                op.step("plumb")
+                op.step("plumb", reached="plumb")
                 plumb(self.nodes, server.id, dest)
-                op.step("copy")
+                op.step("copy", reached="copy")
                 self.files.copy(server, source, dest, _quiet)
-                op.step("define")
+                op.step("define", reached="define")
                 self._place(server.id, dest)
                 self.compute.redefine(server.id)
                 if start:
-                    op.step("start")
+                    op.step("start", reached="start")
                     self.compute._start_domain(server.id, dest)
                     self.ctx.hypervisor_for(dest).wait_for(server.id, {"running"}, 60)
             except BaseException:
                 self._undo_copy(server.id, source, dest, op)
                 raise
-            op.step("cleanup")
+            op.step("cleanup", reached="cleanup")
             self._drop_copy(server.id, source)
             self._set_node(server.id, dest, reason, op)
 

@@ -9,6 +9,7 @@ servers show UNKNOWN, operations on it fail fast and the other nodes keep workin
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from labcloud.errors import EXIT_CODES
+from labcloud.services.journal import FAULT_ENV
 from labcloud.services.netnames import dhcp_netns
 from tests.harness import Node, start_node
 from tests.harness.cluster import (
@@ -30,6 +32,7 @@ from tests.harness.cluster import (
     restart_sshd,
     start_sshd,
 )
+from tests.harness.node import LABCLOUD_BIN
 from tests.integration.l3_helpers import http_get, server_ip
 
 # The control node runs labcloud and the network role; servers go to the compute nodes.
@@ -305,8 +308,28 @@ def test_a_running_server_takes_its_disk_to_a_node_without_shared_storage(
     control.labcloud("server", "stop", "alpha")
     control.labcloud("console", "log", "alpha", "--wait-for", "labcloud-tiny: shutdown")
 
-    # Cold, back to node2: the stopped disk is copied byte for byte, then node3's goes.
+    # Cold, back to node2, killed once its disk has been copied: the next run of
+    # migration puts everything back on node3, whose copy was never touched.
     on_node3 = _disk_sha(node3, instance / "disk")
+    killed = control.run(
+        [str(LABCLOUD_BIN), "server", "migrate", "alpha", "--node", "node2"],
+        check=False,
+        env={FAULT_ENV: "server.migrate:define"},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert _disk_sha(control, instance / "disk") == on_node3  # the copy had landed
+    doctor = _json(control, "doctor", "--repair")
+    assert {
+        "Kind": "interrupted-operation",
+        "Resource": "alpha",
+        "Detail": "server.migrate interrupted at step define: rolled back",
+        "Repaired": True,
+    } in doctor  # type: ignore[operator]
+    assert not instance.exists()
+    assert _json(control, "server", "show", "alpha")["node"] == "node3"  # type: ignore[index]
+    assert _disk_sha(node3, instance / "disk") == on_node3
+
+    # Again, not killed: the stopped disk is copied byte for byte, then node3's goes.
     cold = _json(control, "server", "migrate", "alpha", "--node", "node2")
     assert cold["node"] == "node2" and cold["status"] == "SHUTOFF"  # type: ignore[index]
     assert cold["placement"].startswith("migrated with its disks from node3")  # type: ignore[index]
