@@ -64,6 +64,7 @@ class MigrationService:
         why = f"{kind} from {server.node}: {reason}"
         if copying and not live:
             self._copy_cold(server, dest, why, start=was_active)
+            self.compute.sync([server.id], event=f"started on {dest}")
             return self.compute.get(server.id)
         self._move(server, dest, why, live, copying)
         if not live and was_active:
@@ -89,7 +90,10 @@ class MigrationService:
         def allocate(s: Session) -> None:
             row = _row(s, server.id)
             row.task_state = "rebuilding"
-            record_event(s, "server", row.id, row.name, f"evacuate from {server.node} to {dest}")
+            how = ", rebuilt from its image (no shared storage)" if rebuild else ""
+            record_event(
+                s, "server", row.id, row.name, f"evacuate from {server.node} to {dest}{how}"
+            )
 
         mode = "rebuild" if rebuild else "same-disk"
         with self.compute.journal.begin(
@@ -129,6 +133,7 @@ class MigrationService:
                 with self.ctx.store.write() as s:
                     _row(s, server.id).task_state = None
                     op.finish(s)
+        self.compute.sync([server.id], event=f"evacuated to {dest}")
         return self.compute.get(server.id)
 
     def _destination(self, server: Server, pinned: str | None) -> tuple[str, str]:
