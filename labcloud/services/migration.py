@@ -267,6 +267,11 @@ class MigrationService:
             pass  # an unreachable dest is settled by `doctor` later; the source is whole
         self._drop_copy(server_id, dest)
         self._set_node(server_id, source, None, op)
+        with self.ctx.store.write() as s:
+            row = s.get(Server, server_id)
+            if row is not None:
+                note = f"migration to {dest} rolled back: still on {source}"
+                record_event(s, "server", server_id, row.name, note)
 
     def _drop_copy(self, server_id: str, node: str) -> None:
         """The server's domain and files on a node it no longer runs on."""
