@@ -14,6 +14,7 @@ The destination comes from the scheduler (or --node); the source is filtered out
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 
 from sqlmodel import Session
 
@@ -24,6 +25,7 @@ from labcloud.services.access import admin_only
 from labcloud.services.compute import ComputeService, Recovery
 from labcloud.services.context import record_event
 from labcloud.services.instance_files import ROOT_DISK, ROOT_TARGET, InstanceFiles
+from labcloud.services.journal import OperationHandle
 from labcloud.services.node_networks import plumb
 from labcloud.services.nodes import LOCAL, NodeService
 from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
@@ -174,7 +176,9 @@ class MigrationService:
         demand = Demand(server.vcpus, server.ram, server.disk, pinned=pinned)
         return schedule(candidates, demand, cfg.policy, ratios)
 
-    def _begin(self, server: Server, dest: str, reason: str, mode: str) -> object:
+    def _begin(
+        self, server: Server, dest: str, reason: str, mode: str
+    ) -> AbstractContextManager[OperationHandle]:
         """The journalled operation of a move; `mode` tells recovery how to settle it."""
 
         def allocate(s: Session) -> None:
@@ -197,7 +201,7 @@ class MigrationService:
     def _move(self, server: Server, dest: str, reason: str, live: bool, copying: bool) -> None:
         """libvirt moves the domain; with `copying` (live only), its root disk too."""
         source = server.node
-        with self._begin(server, dest, reason, "live-copy" if copying else "move") as op:  # type: ignore[attr-defined]
+        with self._begin(server, dest, reason, "live-copy" if copying else "move") as op:
             ok = False
             try:
                 op.step("plumb", reached="plumb")
@@ -231,7 +235,7 @@ class MigrationService:
         defined and (if it ran) started there; the source is cleared only after that.
         Any failure before puts everything back on the source."""
         source = server.node
-        with self._begin(server, dest, reason, "copy") as op:  # type: ignore[attr-defined]
+        with self._begin(server, dest, reason, "copy") as op:
             try:
                 op.step("plumb", reached="plumb")
                 plumb(self.nodes, server.id, dest)
@@ -257,7 +261,9 @@ class MigrationService:
             row = _row(s, server_id)
             row.node, row.updated_at = node, utcnow()
 
-    def _undo_copy(self, server_id: str, source: str, dest: str, op: object) -> None:
+    def _undo_copy(
+        self, server_id: str, source: str, dest: str, op: OperationHandle | None
+    ) -> None:
         """Back to the source: no domain and no files of the server left on dest."""
         try:
             hv = self.ctx.hypervisor_for(dest)
@@ -292,7 +298,9 @@ class MigrationService:
         except Exception:
             return False
 
-    def _set_node(self, server_id: str, node: str, reason: str | None, op: object) -> None:
+    def _set_node(
+        self, server_id: str, node: str, reason: str | None, op: OperationHandle | None
+    ) -> None:
         with self.ctx.store.write() as s:
             row = _row(s, server_id)
             row.node, row.task_state, row.updated_at = node, None, utcnow()
@@ -304,7 +312,7 @@ class MigrationService:
                     placement.node, placement.reason = node, reason
                 record_event(s, "server", row.id, row.name, f"now on node {node}")
             if op is not None:
-                op.finish(s)  # type: ignore[attr-defined]
+                op.finish(s)
 
     def recover(self) -> list[Recovery]:
         """An interrupted migration or evacuation, settled by where its domain is defined:
@@ -330,7 +338,9 @@ class MigrationService:
                 done.append(Recovery(op.kind, str(detail.get("name")), op.step, outcome))
         return done
 
-    def _settle(self, row: Server, detail: dict[str, object], step: str, handle: object) -> str:
+    def _settle(
+        self, row: Server, detail: dict[str, object], step: str, handle: OperationHandle
+    ) -> str:
         dest = str(detail.get("dest"))
         source = str(detail.get("source") or row.node)
         mode = detail.get("mode", "move")
