@@ -90,6 +90,7 @@ METHODS = frozenset(
         "remove_file",
         "list_dir",
         "exists",
+        "digest_files",
         "tail",
         "write_seed",
     }

@@ -147,7 +147,8 @@ class Lab:
     @cached_property
     def migration(self) -> MigrationService:
         migration = MigrationService(self.compute, self.nodes)
-        migration.recover()  # a killed migration: the row follows the domain
+        # A killed migration: forward or back, by where its domain and disks are.
+        migration.recovered_at_start = migration.recover()
         return migration
 
     @cached_property
@@ -289,7 +290,20 @@ class Lab:
         # After the network's (bridges first): router namespaces and labcloud's nft tables.
         doctor.checks += [self.routers.doctor_check, self.security_groups.doctor_check]
         doctor.checks.append(self._recovered_network_operations)
+        doctor.checks.append(self._recovered_migrations)
         return doctor
+
+    def _recovered_migrations(self, repair: bool) -> list[Finding]:
+        """Interrupted migrations and evacuations, settled when migration first runs."""
+        return [
+            Finding(
+                "interrupted-operation",
+                r.server,
+                f"{r.operation} interrupted at step {r.step}: {r.outcome}",
+                True,
+            )
+            for r in self.migration.recovered_at_start
+        ]
 
     def _recovered_network_operations(self, repair: bool) -> list[Finding]:
         """What this process's start finished or rolled back, as compute's is reported."""

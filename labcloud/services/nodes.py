@@ -514,6 +514,36 @@ class NodeService:
                 with self.ctx.store.write() as s:
                     record_event(s, "node", name, name, f"image {digest[:12]} copied, verified")
 
+    def storage(self, name: str) -> str:
+        """Where a node's instance files live: "shared" (the control's state_dir, seen by
+        every node that shares it) or the node's own name (its private disk)."""
+        if name == LOCAL or self._row(name).shared_storage:
+            return "shared"
+        return name
+
+    def copy_files(
+        self,
+        source: str,
+        dest: str,
+        files: list[dict[str, object]],
+        report: Callable[[str], None],
+    ) -> None:
+        """Copy files ({"path", "size", "sha256"}) from one node's storage to another's,
+        each verified where it lands; the control relays between two private disks."""
+
+        def spec(name: str) -> NodeSpec | None:
+            return None if self.storage(name) == "shared" else _spec(self._row(name))
+
+        src, dst = spec(source), spec(dest)
+        for f in files:
+            path, size = str(f["path"]), int(f["size"])  # type: ignore[call-overload]
+            what = Path(path).name
+
+            def progress(done: int, total: int, what: str = what) -> None:
+                report(f"copying {what} to {dest}: {done * 100 // max(total, 1)}%")
+
+            self.transport.copy_file(src, dst, path, size, str(f["sha256"]), progress)
+
     def address(self, name: str) -> str:
         """Where other nodes reach this one (the migration stream goes there)."""
         return self._row(name).host
