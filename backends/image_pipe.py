@@ -26,13 +26,16 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 CHUNK = 16 * 1024 * 1024  # a multiple of any direct-I/O alignment
 BUFFERS = 4  # 64 MiB in flight: enough for each stage to always find work
 DIRECT_ALIGN = 4096  # a write's length must be a multiple of the logical block size
+WAKE = 0.1  # how often a waiting stage checks whether the pipe was aborted
 
 Progress = Callable[[int, int], None]
 Piece = tuple[mmap.mmap, int, int] | None  # (buffer, offset in the file, length); None: done
+T = TypeVar("T")
 
 
 def copy_hashing(
@@ -42,24 +45,27 @@ def copy_hashing(
     of the bytes written, bytes written). A failed stage (a full disk) raises here; a
     failed or interrupted hash (Ctrl-C) stops the other stages at their next buffer.
     The caller fsyncs out_fd and compares the count with what it expected."""
-    free: queue.SimpleQueue[mmap.mmap | None] = queue.SimpleQueue()
+    free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
     to_hash: queue.SimpleQueue[Piece] = queue.SimpleQueue()
     to_write: queue.SimpleQueue[Piece] = queue.SimpleQueue()
-    stop = threading.Event()
+    # Set by whichever stage fails (or is interrupted): the workers then stop waiting and
+    # return, so the pool's exit never waits forever on a thread that waits for another.
+    abort = threading.Event()
     buffers = [mmap.mmap(-1, CHUNK) for _ in range(BUFFERS)]  # anonymous: page-aligned
     for buf in buffers:
         free.put(buf)
-    direct_fd = _open_direct(out_path, out_fd)
+    direct_fd = None
     try:
+        direct_fd = _open_direct(out_path, out_fd)
         with ThreadPoolExecutor(2, thread_name_prefix="image-pipe") as pool:
-            read = pool.submit(_read, in_fd, total, free, to_hash, stop)
-            written = pool.submit(_write, out_fd, direct_fd, to_write, free, stop)
             try:
+                read = pool.submit(_read, in_fd, total, free, to_hash, abort)
+                written = pool.submit(_write, out_fd, direct_fd, to_write, free, abort)
                 digest, hashed = _hash(to_hash, to_write, total, progress)
-            finally:
-                stop.set()  # on success the reading is over already
-                free.put(None)  # wakes a reader waiting for a buffer
-                to_write.put(None)
+                to_write.put(None)  # the end, after the last hashed buffer
+            except BaseException:
+                abort.set()
+                raise
             read.result()  # a failed read raises here
             done = written.result()  # a failed write (a full disk) raises here
     finally:
@@ -90,25 +96,35 @@ def _open_direct(path: str, out_fd: int) -> int | None:
     return fd
 
 
+def _take(q: queue.SimpleQueue[T], abort: threading.Event) -> T | None:
+    """The next item, or None once the pipe is aborted (checked every WAKE seconds)."""
+    while not abort.is_set():
+        try:
+            return q.get(timeout=WAKE)
+        except queue.Empty:
+            pass
+    return None
+
+
 def _read(
     fd: int,
     total: int,
-    free: queue.SimpleQueue[mmap.mmap | None],
+    free: queue.SimpleQueue[mmap.mmap],
     to_hash: queue.SimpleQueue[Piece],
-    stop: threading.Event,
+    abort: threading.Event,
 ) -> None:
     """Fill free buffers from fd in order and pass them on, then None (also on failure)."""
     offset = 0
     try:
-        while offset < total and not stop.is_set():
-            buf = free.get()
-            if buf is None or stop.is_set():
-                break
+        while offset < total and (buf := _take(free, abort)) is not None:
             n = os.preadv(fd, [memoryview(buf)[: min(CHUNK, total - offset)]], offset)
             if n == 0:
                 break  # the file shrank: the caller's check reports it
             to_hash.put((buf, offset, n))
             offset += n
+    except BaseException:
+        abort.set()
+        raise
     finally:
         to_hash.put(None)
 
@@ -138,27 +154,21 @@ def _write(
     fd: int,
     direct_fd: int | None,
     to_write: queue.SimpleQueue[Piece],
-    free: queue.SimpleQueue[mmap.mmap | None],
-    stop: threading.Event,
+    free: queue.SimpleQueue[mmap.mmap],
+    abort: threading.Event,
 ) -> int:
-    """Write each buffer at its offset and free it, until None: the bytes written. After
-    a failure it stops the others, still frees what comes (nobody waits on it), then
-    raises."""
+    """Write each buffer at its offset and free it, until None: the bytes written."""
     done = 0
-    failure: OSError | None = None
-    while (piece := to_write.get()) is not None:
-        buf, offset, n = piece
-        if failure is None:
-            try:
-                with memoryview(buf) as view:
-                    _write_all(fd, direct_fd, view[:n], offset)
-                done += n
-            except OSError as exc:
-                failure = exc
-                stop.set()
-        free.put(buf)
-    if failure is not None:
-        raise failure
+    try:
+        while (piece := _take(to_write, abort)) is not None:
+            buf, offset, n = piece
+            with memoryview(buf) as view:
+                _write_all(fd, direct_fd, view[:n], offset)
+            done += n
+            free.put(buf)
+    except BaseException:
+        abort.set()
+        raise
     return done
 
 

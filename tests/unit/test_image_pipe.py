@@ -9,6 +9,7 @@ import errno
 import hashlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -52,16 +53,18 @@ def test_without_direct_io_the_copy_goes_through_the_page_cache(
     assert digest == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("fails_at", [0, 1])
 def test_a_failed_write_stops_the_pipe_and_raises(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_at: int
 ) -> None:
-    """A stand-in for a disk that fills after the first buffer."""
+    """A stand-in for a disk that is full at once, or after the first buffer: the reader
+    and the hasher must not wait forever for buffers the writer will never free."""
     real = image_pipe._write_all
     calls = []
 
     def fill_up(fd, direct_fd, data, offset):
         calls.append(offset)
-        if len(calls) > 1:
+        if len(calls) > fails_at:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(fd, direct_fd, data, offset)
 
@@ -70,6 +73,25 @@ def test_a_failed_write_stops_the_pipe_and_raises(
     with pytest.raises(OSError) as err:
         _import(tmp_path, os.urandom(RING + 3 * CHUNK))
     assert err.value.errno == errno.ENOSPC
+    assert threading.active_count() == before
+
+
+def test_an_interrupt_as_the_pipe_starts_stops_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lands after the reader started, before the writer did: the reader fills
+    every buffer, and must not wait forever for one to come back."""
+
+    class Interrupted(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            if fn is image_pipe._write:
+                raise KeyboardInterrupt
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(image_pipe, "ThreadPoolExecutor", Interrupted)
+    before = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        _import(tmp_path, os.urandom(RING + 3 * CHUNK))
     assert threading.active_count() == before
 
 
