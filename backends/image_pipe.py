@@ -10,7 +10,8 @@ A ring of large page-aligned buffers goes round three stages:
 - write (worker thread): writes that very buffer with O_DIRECT, so the disk DMAs from it.
   Nothing is copied into the page cache, no dirty pages pile up, and there is no
   writeback left for the final fsync; the writing thread mostly waits on the disk. Where
-  the filesystem has no O_DIRECT (tmpfs) it writes through the page cache instead.
+  the filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE) it writes through
+  the page cache instead.
 A buffer is reused only once it is written, so the bytes stored are the bytes hashed.
 The hash is the slowest stage, so the import takes about as long as hashing alone.
 """
