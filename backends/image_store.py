@@ -12,26 +12,21 @@ only when complete, so a partial file is never visible; a failed write removes i
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-import queue
 import re
 import resource
 import struct
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from labcloud.backends.image_pipe import Ranges, hash_as_written
+from labcloud.backends.image_pipe import copy_hashing
 
 from labcloud.errors import BackendError, UsageError
 
 CHUNK = 8 * 1024 * 1024
-# The kernel copy's step: the hasher starts on a range once it is copied.
-COPY_CHUNK = 16 * 1024 * 1024
 TMP_PREFIX = ".import-"
 # As Nova and Glance do: qemu-img on an untrusted file gets 1 GiB of address space and
 # 30 s of CPU, so a crafted header cannot exhaust the host.
@@ -193,7 +188,7 @@ def import_file(
             )
             digest, size = _hash_file(partial.path, progress)
         else:
-            digest, size = _copy_hashing(src, partial.fd, progress)
+            digest, size = _copy_hashing(src, partial.fd, str(partial.path), progress)
         os.fsync(partial.fd)
         ok = True
         return digest, size
@@ -203,82 +198,26 @@ def import_file(
         partial.close(keep=ok)
 
 
-def _copy_hashing(src: str, out_fd: int, progress: Progress | None) -> tuple[str, int]:
-    """Copy src to out_fd in the kernel (copy_file_range, as cp does) on a worker thread,
-    while this thread hashes each range of the copy as it lands (image_pipe.py): the
+def _copy_hashing(
+    src: str, out_fd: int, out_path: str, progress: Progress | None
+) -> tuple[str, int]:
+    """Copy src to out_fd while hashing the copy, across both cores (image_pipe.py): the
     import takes about as long as hashing alone, and the bytes hashed are the bytes
     stored. A source that changes meanwhile would be stored torn: its size and times
     are compared before and after, and a changed source fails the import.
     """
-    ranges: Ranges = queue.SimpleQueue()
-    hashed = [0]
-    with (
-        open(src, "rb", buffering=0) as fin,
-        ThreadPoolExecutor(1, thread_name_prefix="image-copy") as copier,
-    ):
+    with open(src, "rb", buffering=0) as fin:
         before = _identity(os.fstat(fin.fileno()))
         total = before[0]
         os.posix_fadvise(fin.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        os.ftruncate(out_fd, total)  # its full length, so it can be mapped as it fills
-        copied = copier.submit(
-            _kernel_copy, fin.fileno(), out_fd, total, ranges.put, lambda: hashed[0]
-        )
-        digest, done = hash_as_written(out_fd, total, ranges, hashed, progress)
-        written = copied.result()  # a failed copy (a full disk) raises here
+        digest, written = copy_hashing(fin.fileno(), out_fd, out_path, total, progress)
         if _identity(os.fstat(fin.fileno())) != before or written != total:
             raise BackendError(f"cannot store {src}: it changed while it was imported")
-    assert done == written
-    return digest, done
+    return digest, written
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-def _kernel_copy(
-    in_fd: int,
-    out_fd: int,
-    total: int,
-    report: Callable[[tuple[int, int] | None], None],
-    hashed: Callable[[], int],
-) -> int:
-    """Copy in the kernel, reporting each range done, then None (also on failure).
-
-    What is hashed already is written back early (Linux: DONTNEED on dirty pages
-    queues their writeback without waiting), so the disk works during the copy and the
-    final fsync finds little left; that is done here, off the hashing thread, and never
-    before a range is hashed (its pages could be dropped and read back from disk).
-    """
-    offset = flushed = 0
-    use_sendfile = False
-    try:
-        while offset < total:
-            size = min(COPY_CHUNK, total - offset)
-            if not use_sendfile:
-                try:
-                    n = os.copy_file_range(in_fd, out_fd, size, offset, offset)
-                except OSError as exc:
-                    if exc.errno not in _NO_COPY_RANGE:
-                        raise
-                    use_sendfile = True  # another filesystem (Linux >= 5.19 refuses that)
-                    os.lseek(out_fd, offset, os.SEEK_SET)
-                    continue
-            else:
-                n = os.sendfile(out_fd, in_fd, offset, size)
-            if n == 0:
-                break  # the file shrank: the caller's check reports it
-            report((offset, n))
-            offset += n
-            upto = hashed()
-            if upto > flushed:
-                os.posix_fadvise(out_fd, flushed, upto - flushed, os.POSIX_FADV_DONTNEED)
-                flushed = upto
-    finally:
-        report(None)
-    return offset
-
-
-_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 def snapshot_disk(

@@ -40,6 +40,10 @@ TOOLS = ("libvirtd", "virtlogd", "virsh", "qemu-img", "qemu-system-x86_64", "uns
 COLD = {"LABCLOUD_NO_DAEMON": "1"}
 COLD_NOTE = "LABCLOUD_NO_DAEMON=1: a cold process that imports everything itself"
 
+# The lab holds hundreds of servers in one project: lift the per-project quotas that
+# limit them (OpenStack's defaults, 10 instances), as an admin would for such a lab.
+UNLIMITED = "[quotas]\ninstances = -1\ncores = -1\nram = -1\n"
+
 # kcli's local client is libvirt at qemu:///system: inside the node, the node's libvirtd.
 KCLI_CONFIG = "default:\n  client: local\nlocal:\n  type: kvm\n  host: 127.0.0.1\n"
 
@@ -291,7 +295,7 @@ def run(instances: int = 500, rounds: int = 5, workers: int = 3) -> int:
     if kcli_problem:
         _log(f"kcli skipped: {kcli_problem}")
     try:
-        node = start_node("bench")
+        node = start_node("bench", lab_extra=UNLIMITED)
     except NodeError as exc:
         print(f"bench foundation: {exc}", file=sys.stderr)
         return 1

@@ -92,7 +92,10 @@ def run(rounds: int = 3, size_gib: float = 1.0) -> int:
         _random_file(src, size)
         plan = {"rounds": rounds, "warmup": 1, "commands": _commands(node, src)}
         _log(f"timing {rounds} rounds (+1 warm-up) of each command, alternating")
+        # Two cores shared with other work: the load says how much the figures can be trusted.
+        load_before = os.getloadavg()
         proc = node.run([PYTHON, str(BENCH_DIR / "timer.py")], input=json.dumps(plan), timeout=3600)
+        load_after = os.getloadavg()
         res = json.loads(proc.stdout)
     except NodeCommandError as exc:
         print(f"bench images: {exc}", file=sys.stderr)
@@ -116,6 +119,7 @@ def run(rounds: int = 3, size_gib: float = 1.0) -> int:
                 "command": what,
                 "runs": len(times),
                 "median_s": median,
+                "times_s": times,
                 "mib_per_s": size / MIB / median if median and label != "floor" else None,
                 "failed": res[label]["failed"][:3],
             }
@@ -137,9 +141,20 @@ def run(rounds: int = 3, size_gib: float = 1.0) -> int:
         for failure in row["failed"]:
             print(f"  FAILED: {failure}")
     print(f"labcloud/this: labcloud's throughput over this command's (target >= {TARGET}x)")
+    loads = " / ".join(f"{x:.2f}" for x in (*load_before, *load_after))
+    print(f"load average (1/5/15 min) before / after timing: {loads} on {os.cpu_count()} CPUs")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
-        json.dumps({"size": size, "rounds": rounds, "at": time.time(), "rows": rows}, indent=2)
+        json.dumps(
+            {
+                "size": size,
+                "rounds": rounds,
+                "at": time.time(),
+                "load": {"before": load_before, "after": load_after},
+                "rows": rows,
+            },
+            indent=2,
+        )
         + "\n"
     )
     print(f"\nresults: {RESULTS}")

@@ -67,6 +67,14 @@ def check_unix_account(name: str) -> None:
         ) from None
 
 
+def _assignment(s: Session, user_id: str, project_id: str) -> RoleAssignment | None:
+    """A user's role row in a project (one at most: the pair is unique)."""
+    query = select(RoleAssignment).where(
+        RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id
+    )
+    return s.exec(query).first()
+
+
 class IdentityService:
     noun = "identity"
 
@@ -247,11 +255,7 @@ class IdentityService:
         with self.ctx.store.write() as s:
             user = find(s, User, user_ref, "user")
             project = find(s, Project, project_ref, "project")
-            row = s.exec(
-                select(RoleAssignment).where(
-                    RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
-                )
-            ).first()
+            row = _assignment(s, user.id, project.id)
             if row is None:
                 s.add(RoleAssignment(user_id=user.id, project_id=project.id, role=role))
             else:
@@ -267,11 +271,7 @@ class IdentityService:
         with self.ctx.store.write() as s:
             user = find(s, User, user_ref, "user")
             project = find(s, Project, project_ref, "project")
-            row = s.exec(
-                select(RoleAssignment).where(
-                    RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
-                )
-            ).first()
+            row = _assignment(s, user.id, project.id)
             if row is None or (role is not None and row.role != role):
                 raise NotFound(f"{user.name} has no {role or 'role'} in project {project.name!r}")
             s.delete(row)
@@ -369,12 +369,7 @@ class IdentityService:
                     project = s.exec(select(Project).where(Project.name == pname)).first()
                     if project is None:
                         raise ConfigError(f"users: {want.name!r}: no project {pname!r}")
-                    row = s.exec(
-                        select(RoleAssignment).where(
-                            RoleAssignment.user_id == user.id,
-                            RoleAssignment.project_id == project.id,
-                        )
-                    ).first()
+                    row = _assignment(s, user.id, project.id)
                     if row is None:
                         s.add(RoleAssignment(user_id=user.id, project_id=project.id, role=role))
                         changed += 1

@@ -27,14 +27,19 @@ def _count(model: Any) -> Callable[[Session, str], int]:
     return count
 
 
+def sum_of(s: Session, project_id: str, *columns: Any) -> int:
+    """The sum of these columns over a project's rows (0 when it has none)."""
+    result = 0
+    for column in columns:
+        model = column.class_
+        query = select(func.coalesce(func.sum(column), 0)).where(model.project_id == project_id)
+        result += int(s.exec(query).one())
+    return result
+
+
 def _sum(*columns: Any) -> Callable[[Session, str], int]:
     def total(s: Session, project_id: str) -> int:
-        result = 0
-        for column in columns:
-            model = column.class_
-            query = select(func.coalesce(func.sum(column), 0)).where(model.project_id == project_id)
-            result += int(s.exec(query).one())
-        return result
+        return sum_of(s, project_id, *columns)
 
     return total
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from labcloud.db.identity_models import QuotaLimit
@@ -19,7 +18,7 @@ from labcloud.db.volume_models import Volume
 from labcloud.errors import QuotaExceeded, UsageError
 from labcloud.services.access import admin_only
 from labcloud.services.context import ServiceContext, find
-from labcloud.services.quota_usage import COUNTERS, RESOURCES, usage
+from labcloud.services.quota_usage import COUNTERS, RESOURCES, sum_of, usage
 
 UNLIMITED = -1
 
@@ -92,23 +91,15 @@ class QuotaService:
         with self.ctx.store.read() as s:
             project = self._project(s, project_ref)
             used = usage(s, project.id, ("instances", "cores", "ram", "volumes", "floating_ips"))
-            disk = s.exec(
-                select(func.coalesce(func.sum(Server.disk), 0)).where(
-                    Server.project_id == project.id
-                )
-            ).one()
-            volume_gb = s.exec(
-                select(func.coalesce(func.sum(Volume.size), 0)).where(
-                    Volume.project_id == project.id
-                )
-            ).one()
+            disk = sum_of(s, project.id, Server.disk)
+            volume_gb = sum_of(s, project.id, Volume.size)
         return project, {
             "servers": used["instances"],
             "vcpus": used["cores"],
             "ram_mib": used["ram"],
-            "disk_gib": int(disk),
+            "disk_gib": disk,
             "volumes": used["volumes"],
-            "volume_gib": int(volume_gb),
+            "volume_gib": volume_gb,
             "floating_ips": used["floating_ips"],
         }
 
