@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labcloud.screens.modals import ConfirmScreen
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -55,6 +56,8 @@ class Form:
     submit: Callable[[Any, Values, Report], str]  # runs in a worker; returns the outcome
     verb: str = "Create"
     progress: bool = False  # show a progress bar (imports)
+    # Destructive forms (remove a rule, a router's subnet): the question asked before submit.
+    confirm: Callable[[Values], str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -273,6 +276,19 @@ class FormScreen(ModalScreen[str | None]):
     def action_submit(self) -> None:
         if self.busy or not self.check():
             return
+        if self.form.confirm is not None:
+            values = self.values()
+            question = f"{self.form.confirm(values)}\n{self.cli_shown}"
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._start()
+
+            self.app.push_screen(ConfirmScreen(question, self.form.verb), confirmed)
+            return
+        self._start()
+
+    def _start(self) -> None:
         self.busy = True
         self.query_one("#error", Static).update(f"{self.form.verb.lower()}ing...")
         if self.form.progress:

@@ -167,8 +167,11 @@ class ResourceView(Vertical):
 
     def action_create(self) -> None:
         form = self.create_form()
-        if form is None:
-            return
+        if form is not None:
+            self.open_form(form)
+
+    def open_form(self, form: Form) -> None:
+        """A form over the view (create, attach, ...); its outcome is notified, rows reload."""
 
         def done(outcome: str | None) -> None:
             if outcome:
@@ -176,6 +179,24 @@ class ResourceView(Vertical):
                 self.reload()
 
         self.app.push_screen(FormScreen(self.lab, form), done)
+
+    def confirm_call(
+        self, question: str, verb: str, argv: list[str], call: Callable[[], Any], outcome: str
+    ) -> None:
+        """A destructive action without choices (detach, clear): yes/no, then the call."""
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_call(argv, call, outcome)
+
+        text = f"{question}\n$ {cli_line(argv)}"
+        self.app.push_screen(ConfirmScreen(text, verb), confirmed)
+
+    def selected_or_warn(self) -> Item | None:
+        item = self.selected()
+        if item is None:
+            self.app.notify(f"no {self.noun} selected", severity="warning")
+        return item
 
     def action_delete(self) -> None:
         item = self.selected()
