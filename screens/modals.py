@@ -19,7 +19,8 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 60; height: auto; padding: 1 2; border: thick $error; background: $surface;
+        width: 76; max-width: 100%; height: auto; padding: 1 2;
+        border: thick $error; background: $surface;
     }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }
