@@ -279,6 +279,10 @@ class LabApp(App[None]):
         if self.screen is not self.main and reload is not None:
             reload()
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        """Notifications carry names, descriptions and service errors: text, not markup."""
+        super().notify(message, markup=markup, **kwargs)
+
     def show_hint(self, text: str, error: bool = False) -> None:
         self.main.show_hint(f"$ {text}" if text.startswith("labcloud ") else text, error)
 

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import (
@@ -189,8 +190,10 @@ class FormScreen(ModalScreen[str | None]):
     def on_form_screen_loaded(self, message: Loaded) -> None:
         f = next(f for f in self.form.fields if f.name == message.name)
         widget = self.query_one(f"#f-{f.name}")
+        # Labels are data (descriptions, rule lines with `[id]`), never markup.
+        options = [(Content(label), value) for label, value in message.options]
         if isinstance(widget, Select):
-            widget.set_options(message.options)
+            widget.set_options(options)
             values = [v for _, v in message.options]
             if f.default in values:
                 widget.value = f.default
@@ -198,9 +201,7 @@ class FormScreen(ModalScreen[str | None]):
                 widget.value = values[0]
         elif isinstance(widget, SelectionList):
             widget.clear_options()
-            widget.add_options(
-                [(label, value, value == f.default) for label, value in message.options]
-            )
+            widget.add_options([(label, value, value == f.default) for label, value in options])
         self.show_cli()
 
     # -- values and checks ----------------------------------------------------------------

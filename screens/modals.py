@@ -33,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(self.question, markup=False)
             with Horizontal():
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.verb} (y)", id="yes", variant="error")
@@ -91,8 +91,8 @@ class TypeNameScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
-            yield Label(f"Type {self.name_wanted} to confirm (Esc cancels):")
+            yield Label(self.question, markup=False)
+            yield Label(f"Type {self.name_wanted} to confirm (Esc cancels):", markup=False)
             yield Input(id="typed")
             yield Label("", id="wrong")
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from labcloud.screens.diff import Cells, matches, plan
 from labcloud.screens.forms import Form, FormScreen, cli_line
 from labcloud.screens.modals import ConfirmScreen, TypeNameScreen
+from labcloud.screens.text_table import MAX_CELL, TextTable
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -66,6 +67,7 @@ class ResourceView(Vertical):
     columns: ClassVar[tuple[str, ...]] = ()
     cli: ClassVar[str] = ""  # the equivalent `labcloud ...` list command
     noun: ClassVar[str] = ""  # the CLI's noun, e.g. "floating ip": `labcloud floating ip delete`
+    max_cell: ClassVar[int] = MAX_CELL  # longer cells are cut (in terminal cells) with "…"
     # A safety net only: changes arrive as store versions and libvirt events (app.py).
     interval: ClassVar[float] = 30.0
 
@@ -195,8 +197,13 @@ class ResourceView(Vertical):
     def selected_or_warn(self) -> Item | None:
         item = self.selected()
         if item is None:
-            self.app.notify(f"no {self.noun} selected", severity="warning")
+            self.warn(f"no {self.noun} selected")
         return item
+
+    def warn(self, text: str) -> None:
+        """Why an action did nothing: a toast, and the hint line (seen at 80x24 too)."""
+        self.app.notify(text, severity="warning")
+        self.app.show_hint(text, error=True)  # type: ignore[attr-defined]
 
     def action_delete(self) -> None:
         item = self.selected()
@@ -245,7 +252,7 @@ class ResourceView(Vertical):
 
     # -- widgets --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="table")
+        table = TextTable(cursor_type="row", zebra_stripes=True, id="table", max_cell=self.max_cell)
         for i, name in enumerate(self.columns):
             table.add_column(name, key=str(i))
         yield table

@@ -11,8 +11,8 @@ import pytest
 from labcloud.screens.app import LabApp, ordered_views
 
 from labcloud.lab import Lab
-from tests.tui.contrast import faint_text
 from tests.tui.conftest import settle
+from tests.tui.contrast import faint_text
 
 FLOOR = {"light": 4.0, "dark": 3.0}
 

@@ -20,7 +20,7 @@ from labcloud.screens.app import LabApp
 from labcloud.lab import Lab
 from labcloud.services.access import Caller
 from tests.tui.conftest import settle
-from tests.tui.test_snapshots import _freeze_times, snap_lab  # noqa: F401 - the fixture
+from tests.tui.test_snapshots import snap_lab  # noqa: F401 - the fixture
 
 SIZE = (80, 24)
 
