@@ -65,7 +65,7 @@ class FloatingIPsView(ResourceView):
         if item is None:
             return
         if item.record.get("port_id"):
-            self.app.notify(f"floating IP {item.cells[0]} already points at {item.cells[3]}")
+            self.warn(f"floating IP {item.cells[0]} already points at {item.cells[3]}")
             return
         self.open_form(associate_fip_form(item.cells[0]))
 
@@ -75,7 +75,7 @@ class FloatingIPsView(ResourceView):
             return
         address, server = item.cells[0], item.record.get("server", "")
         if not item.record.get("port_id"):
-            self.app.notify(f"floating IP {address} is not on a server", severity="warning")
+            self.warn(f"floating IP {address} is not on a server")
             return
         self.confirm_call(
             f"Take floating IP {address} off {server or 'its server'}?",

@@ -62,7 +62,7 @@ class RoutersView(ResourceView):
             return
         legs = item.record.get("subnets", [])
         if not legs:
-            self.app.notify(f"router {item.cells[0]} routes no subnet", severity="warning")
+            self.warn(f"router {item.cells[0]} routes no subnet")
             return
         self.open_form(remove_subnet_form(item.cells[0], legs))
 
@@ -77,7 +77,7 @@ class RoutersView(ResourceView):
             return
         name, gateway = item.cells[0], item.cells[2]
         if not gateway:
-            self.app.notify(f"router {name} has no gateway", severity="warning")
+            self.warn(f"router {name} has no gateway")
             return
         self.confirm_call(
             f"Take router {name} off {gateway} (its SNAT and floating IPs stop)?",

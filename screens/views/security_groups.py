@@ -72,7 +72,7 @@ class SecurityGroupsView(ResourceView):
             return
         group = item.cells[0]
         if not item.record.get("rule_ids"):
-            self.app.notify(f"security group {group} has no rules", severity="warning")
+            self.warn(f"security group {group} has no rules")
             return
 
         def rules(lab: Any) -> list[tuple[str, str]]:

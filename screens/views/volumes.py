@@ -57,7 +57,7 @@ class VolumesView(ResourceView):
         if item is None:
             return
         if item.record.get("server_id"):
-            self.app.notify(f"volume {item.cells[0]} is attached to {item.cells[5]}")
+            self.warn(f"volume {item.cells[0]} is attached to {item.cells[5]}")
             return
         self.open_form(attach_volume_form(item.cells[0]))
 
@@ -67,7 +67,7 @@ class VolumesView(ResourceView):
             return
         server, name = item.record.get("server_name", ""), item.cells[0]
         if not server:
-            self.app.notify(f"volume {name} is not attached", severity="warning")
+            self.warn(f"volume {name} is not attached")
             return
         self.confirm_call(
             f"Detach volume {name} from {server}?",
