@@ -53,6 +53,8 @@ class SecurityGroupsView(ResourceView):
             return "(nothing selected)"
         rules = item.record.get("rules", [])
         head = f"security group {item.cells[0]}  id {item.key}\n"
+        if item.cells[2]:  # cut in the table, whole here
+            head += f"{item.cells[2]}\n"
         return head + "rules:\n" + ("\n".join(f"  {r}" for r in rules) or "  (none)")
 
     def create_form(self) -> Form:
