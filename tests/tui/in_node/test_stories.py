@@ -307,6 +307,7 @@ async def test_actions_on_existing_routers_floating_ips_volumes_and_rules(lab: L
             await settle(pilot)
             assert isinstance(app.screen, ConfirmScreen)  # removing asks first
             await pilot.press("y")
+            await until(pilot, lambda: app.screen is app.main, "the form to close", 120)
             await until(pilot, lambda: "tcp 2323" not in screen_text(pilot), "the rule to go")
 
             # The router loses its interface (a form, then a yes) and its gateway (a yes).
@@ -320,6 +321,7 @@ async def test_actions_on_existing_routers_floating_ips_volumes_and_rules(lab: L
             await settle(pilot)
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("y")
+            await until(pilot, lambda: app.screen is app.main, "the form to close", 120)
             await until(pilot, lambda: "10.78.0.1" not in row(pilot, "act-r")[3], "no interface")
             await pilot.press("n")
             await settle(pilot)
