@@ -36,9 +36,10 @@ class SecurityGroupsView(ResourceView):
 
     def fetch(self) -> Snapshot:
         sgs = self.lab.security_groups
+        every_rule = sgs.list_rules()  # first: it makes the project's default group if new
         groups = sgs.group_names()
         rules: dict[str, list[Any]] = {}
-        for r in sgs.list_rules():
+        for r in every_rule:
             rules.setdefault(r.security_group_id, []).append(r)
         items = []
         for g in sgs.list():

@@ -40,12 +40,23 @@ def light_lab(snap_lab: Lab) -> Lab:  # noqa: F811 - the imported fixture
     return _reopen(snap_lab, '\n[tui]\ntheme = "light"\n')
 
 
+async def drawn(pilot: Any) -> None:
+    """Every worker done and the footer's keys drawn (it recomposes a moment after focus
+    moves; a busy machine once caught a snapshot without it)."""
+    await settle(pilot)
+    for _ in range(50):
+        if pilot.app.main.query("FooterKey"):
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the footer never drew its keys")
+
+
 def _shot(snap_compare: Any, lab: Lab, start: str, *keys: str) -> bool:
     async def ready(pilot: Any) -> None:
-        await settle(pilot)
+        await drawn(pilot)
         if keys:
             await pilot.press(*keys)
-            await settle(pilot)
+            await drawn(pilot)
 
     return bool(snap_compare(LabApp(lab, start=start), terminal_size=SIZE, run_before=ready))
 

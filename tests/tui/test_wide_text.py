@@ -19,6 +19,7 @@ from rich.cells import cell_len
 from labcloud.lab import Lab
 from tests.tui.conftest import screen_text, settle
 from tests.tui.test_snapshots import _freeze_times, snap_lab  # noqa: F401 - the fixture
+from tests.tui.test_snapshots_light import drawn
 
 LONG = "distributed-systems-course-2026-autumn-group-seventeen-project-x"  # 64, the most
 CJK = "研究室-ラボ"
@@ -80,7 +81,4 @@ def test_wide_text_snapshot(snap_compare: Any, snap_lab: Lab, view: str) -> None
     _fill(snap_lab)
     _freeze_times(snap_lab.store.path)
 
-    async def ready(pilot: Any) -> None:
-        await settle(pilot)
-
-    assert snap_compare(LabApp(snap_lab, start=view), terminal_size=(80, 24), run_before=ready)
+    assert snap_compare(LabApp(snap_lab, start=view), terminal_size=(80, 24), run_before=drawn)
