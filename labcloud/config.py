@@ -305,8 +305,10 @@ DEFAULT_PROJECTS: tuple[ProjectConfig, ...] = (
 
 
 class TuiConfig(_Strict):
-    """[tui]: keys maps an action id (as `?` shows it) to its keys, e.g. "server.stop" = "x"."""
+    """[tui]: keys maps an action id (as `?` shows it) to its keys, e.g. "server.stop" = "x";
+    theme is "light" for a light terminal background (Textual's textual-light)."""
 
+    theme: Literal["dark", "light"] = "dark"
     keys: dict[
         Annotated[str, AfterValidator(check_action)], Annotated[str, AfterValidator(check_keys)]
     ] = {}

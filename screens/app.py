@@ -16,6 +16,7 @@ import labcloud.screens.views  # noqa: F401 - registers every view
 from labcloud.screens.command_bar import CommandBar, Unknown, resolve, split_project
 from labcloud.screens.modals import HelpScreen
 from labcloud.screens.resource import REGISTRY, ResourceView
+from labcloud.screens.theme import LIGHT_CSS, THEMES
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -206,6 +207,7 @@ class LabApp(App[None]):
     """The TUI over one Lab (labcloud/lab.py), the only way it reaches the services."""
 
     TITLE = "labcloud"
+    CSS = LIGHT_CSS
 
     class Ready(Message):
         def __init__(self, error: str) -> None:
@@ -229,6 +231,7 @@ class LabApp(App[None]):
             raise UsageError(str(exc), "`labcloud tui --help` lists the views") from None
         self.main = MainScreen(lab)
         self._poke = threading.Event()
+        self.theme = THEMES[lab.config.tui.theme]
 
     def on_mount(self) -> None:
         if self.keymap:
@@ -275,6 +278,10 @@ class LabApp(App[None]):
         reload = getattr(self.screen, "reload", None)  # e.g. the instance screen
         if self.screen is not self.main and reload is not None:
             reload()
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        """Notifications carry names, descriptions and service errors: text, not markup."""
+        super().notify(message, markup=markup, **kwargs)
 
     def show_hint(self, text: str, error: bool = False) -> None:
         self.main.show_hint(f"$ {text}" if text.startswith("labcloud ") else text, error)

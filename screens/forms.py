@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labcloud.screens.modals import ConfirmScreen
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import (
@@ -55,6 +57,8 @@ class Form:
     submit: Callable[[Any, Values, Report], str]  # runs in a worker; returns the outcome
     verb: str = "Create"
     progress: bool = False  # show a progress bar (imports)
+    # Destructive forms (remove a rule, a router's subnet): the question asked before submit.
+    confirm: Callable[[Values], str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -186,8 +190,10 @@ class FormScreen(ModalScreen[str | None]):
     def on_form_screen_loaded(self, message: Loaded) -> None:
         f = next(f for f in self.form.fields if f.name == message.name)
         widget = self.query_one(f"#f-{f.name}")
+        # Labels are data (descriptions, rule lines with `[id]`), never markup.
+        options = [(Content(label), value) for label, value in message.options]
         if isinstance(widget, Select):
-            widget.set_options(message.options)
+            widget.set_options(options)
             values = [v for _, v in message.options]
             if f.default in values:
                 widget.value = f.default
@@ -195,9 +201,7 @@ class FormScreen(ModalScreen[str | None]):
                 widget.value = values[0]
         elif isinstance(widget, SelectionList):
             widget.clear_options()
-            widget.add_options(
-                [(label, value, value == f.default) for label, value in message.options]
-            )
+            widget.add_options([(label, value, value == f.default) for label, value in options])
         self.show_cli()
 
     # -- values and checks ----------------------------------------------------------------
@@ -273,6 +277,19 @@ class FormScreen(ModalScreen[str | None]):
     def action_submit(self) -> None:
         if self.busy or not self.check():
             return
+        if self.form.confirm is not None:
+            values = self.values()
+            question = f"{self.form.confirm(values)}\n{self.cli_shown}"
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._start()
+
+            self.app.push_screen(ConfirmScreen(question, self.form.verb), confirmed)
+            return
+        self._start()
+
+    def _start(self) -> None:
         self.busy = True
         self.query_one("#error", Static).update(f"{self.form.verb.lower()}ing...")
         if self.form.progress:

@@ -19,7 +19,8 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 60; height: auto; padding: 1 2; border: thick $error; background: $surface;
+        width: 76; max-width: 100%; height: auto; padding: 1 2;
+        border: thick $error; background: $surface;
     }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }
@@ -32,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(self.question, markup=False)
             with Horizontal():
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.verb} (y)", id="yes", variant="error")
@@ -90,8 +91,8 @@ class TypeNameScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
-            yield Label(f"Type {self.name_wanted} to confirm (Esc cancels):")
+            yield Label(self.question, markup=False)
+            yield Label(f"Type {self.name_wanted} to confirm (Esc cancels):", markup=False)
             yield Input(id="typed")
             yield Label("", id="wrong")
 

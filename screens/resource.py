@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from labcloud.screens.diff import Cells, matches, plan
 from labcloud.screens.forms import Form, FormScreen, cli_line
 from labcloud.screens.modals import ConfirmScreen, TypeNameScreen
+from labcloud.screens.text_table import MAX_CELL, TextTable
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -66,6 +67,7 @@ class ResourceView(Vertical):
     columns: ClassVar[tuple[str, ...]] = ()
     cli: ClassVar[str] = ""  # the equivalent `labcloud ...` list command
     noun: ClassVar[str] = ""  # the CLI's noun, e.g. "floating ip": `labcloud floating ip delete`
+    max_cell: ClassVar[int] = MAX_CELL  # longer cells are cut (in terminal cells) with "…"
     # A safety net only: changes arrive as store versions and libvirt events (app.py).
     interval: ClassVar[float] = 30.0
 
@@ -167,8 +169,11 @@ class ResourceView(Vertical):
 
     def action_create(self) -> None:
         form = self.create_form()
-        if form is None:
-            return
+        if form is not None:
+            self.open_form(form)
+
+    def open_form(self, form: Form) -> None:
+        """A form over the view (create, attach, ...); its outcome is notified, rows reload."""
 
         def done(outcome: str | None) -> None:
             if outcome:
@@ -176,6 +181,29 @@ class ResourceView(Vertical):
                 self.reload()
 
         self.app.push_screen(FormScreen(self.lab, form), done)
+
+    def confirm_call(
+        self, question: str, verb: str, argv: list[str], call: Callable[[], Any], outcome: str
+    ) -> None:
+        """A destructive action without choices (detach, clear): yes/no, then the call."""
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_call(argv, call, outcome)
+
+        text = f"{question}\n$ {cli_line(argv)}"
+        self.app.push_screen(ConfirmScreen(text, verb), confirmed)
+
+    def selected_or_warn(self) -> Item | None:
+        item = self.selected()
+        if item is None:
+            self.warn(f"no {self.noun} selected")
+        return item
+
+    def warn(self, text: str) -> None:
+        """Why an action did nothing: a toast, and the hint line (seen at 80x24 too)."""
+        self.app.notify(text, severity="warning")
+        self.app.show_hint(text, error=True)  # type: ignore[attr-defined]
 
     def action_delete(self) -> None:
         item = self.selected()
@@ -224,7 +252,7 @@ class ResourceView(Vertical):
 
     # -- widgets --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="table")
+        table = TextTable(cursor_type="row", zebra_stripes=True, id="table", max_cell=self.max_cell)
         for i, name in enumerate(self.columns):
             table.add_column(name, key=str(i))
         yield table

@@ -17,6 +17,7 @@ class KeypairsView(ResourceView):
     columns = ("Name", "Fingerprint", "Type")
     cli = "labcloud keypair list"
     noun = "keypair"
+    max_cell = 48  # a whole MD5 fingerprint
 
     def fetch(self) -> Snapshot:
         return Snapshot(

@@ -31,6 +31,7 @@ class OverviewView(ResourceView):
     order = 1
     columns = ("Property", "Value")
     cli = "labcloud status"
+    max_cell = 1000  # the values (paths, the libvirt URI) are not in a detail pane: never cut
 
     def __init__(self, lab: Any) -> None:
         super().__init__(lab)

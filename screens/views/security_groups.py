@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from labcloud.screens.action_forms import delete_rule_form
 from labcloud.screens.create_forms import rule_form
 from labcloud.screens.forms import Form
 from labcloud.screens.resource import Item, ResourceView, Snapshot, record_of
+from textual.binding import Binding
 
 
 def rule_line(r: Any, groups: dict[str, str]) -> str:
@@ -30,11 +32,14 @@ class SecurityGroupsView(ResourceView):
     cli = "labcloud security group list"
     noun = "security group"
 
+    BINDINGS = [Binding("x", "delete_rule", "Remove rule", id="rule.delete")]
+
     def fetch(self) -> Snapshot:
         sgs = self.lab.security_groups
+        every_rule = sgs.list_rules()  # first: it makes the project's default group if new
         groups = sgs.group_names()
         rules: dict[str, list[Any]] = {}
-        for r in sgs.list_rules():
+        for r in every_rule:
             rules.setdefault(r.security_group_id, []).append(r)
         items = []
         for g in sgs.list():
@@ -49,6 +54,8 @@ class SecurityGroupsView(ResourceView):
             return "(nothing selected)"
         rules = item.record.get("rules", [])
         head = f"security group {item.cells[0]}  id {item.key}\n"
+        if item.cells[2]:  # cut in the table, whole here
+            head += f"{item.cells[2]}\n"
         return head + "rules:\n" + ("\n".join(f"  {r}" for r in rules) or "  (none)")
 
     def create_form(self) -> Form:
@@ -60,3 +67,25 @@ class SecurityGroupsView(ResourceView):
 
     def in_use(self, item: Item) -> str:
         return "is every new server's group" if item.cells[0] == "default" else ""
+
+    # -- `security group rule delete`: one rule of the selected group ------
+    def action_delete_rule(self) -> None:
+        item = self.selected_or_warn()
+        if item is None:
+            return
+        group = item.cells[0]
+        if not item.record.get("rule_ids"):
+            self.warn(f"security group {group} has no rules")
+            return
+
+        def rules(lab: Any) -> list[tuple[str, str]]:
+            names = lab.security_groups.group_names()
+            return [(rule_line(r, names), r.id) for r in lab.security_groups.list_rules(item.key)]
+
+        self.open_form(delete_rule_form(group, rules))
+
+    def commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("Security groups: remove rule", "Pick one of its rules to remove", "delete_rule"),
+            *super().commands(),
+        ]

@@ -26,6 +26,7 @@ class ServersView(ResourceView):
     columns = ("Name", "Status", "Task", "Power", "Networks", "Image", "Flavor")
     cli = "labcloud server list"
     noun = "server"
+    max_cell = 64  # whole names; the Networks column is not in the detail pane
 
     BINDINGS = [
         Binding("s", "server('start')", "Start", id="server.start"),

@@ -56,6 +56,7 @@ class TopologyView(ResourceView):
     order = 13
     columns = ("Topology",)
     cli = "labcloud network topology"
+    max_cell = 1000  # a tree's lines are never cut
 
     def fetch(self) -> Snapshot:
         graph = self.lab.network.topology()

@@ -13,6 +13,15 @@ from labcloud.cli.registry import COMMANDS
 SPECIAL = {
     "server.console": [("console", "log")],
     "server.pause": [("server", "pause"), ("server", "unpause")],  # a toggle
+    "volume.attach": [("server", "add", "volume")],
+    "volume.detach": [("server", "remove", "volume")],
+    "floatingip.associate": [("server", "add", "floating", "ip")],
+    "floatingip.disassociate": [("server", "remove", "floating", "ip")],
+    "router.add_subnet": [("router", "add", "subnet")],
+    "router.remove_subnet": [("router", "remove", "subnet")],
+    "router.set_gateway": [("router", "set")],
+    "router.clear_gateway": [("router", "set")],  # --no-external-gateway
+    "rule.delete": [("security", "group", "rule", "delete")],
 }
 NAVIGATION = ("app.", "go.", "bar.", "confirm.", "help.")
 

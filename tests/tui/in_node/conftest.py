@@ -47,7 +47,7 @@ async def until(pilot: Pilot[Any], ok: Callable[[], bool], what: str, timeout: f
 def rows(pilot: Pilot[Any]) -> list[tuple[str, ...]]:
     view = pilot.app.main.view
     table = view.table
-    return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
+    return [tuple(map(str, table.get_row_at(i))) for i in range(table.row_count)]
 
 
 def row(pilot: Pilot[Any], name: str) -> tuple[str, ...] | None:

@@ -4,6 +4,7 @@ node): things are created, appear, are acted on and deleted, and the screen show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ from labcloud.screens.instance import InstanceScreen
 from labcloud.screens.modals import ConfirmScreen, TypeNameScreen
 from labcloud.screens.serial import SerialConsole
 
+from labcloud.errors import LabError
 from labcloud.lab import Lab
+from labcloud.services.security_groups import RuleRequest
+from labcloud.services.server_parts import CreateRequest
 from tests.tui.conftest import screen_text, settle
 from tests.tui.in_node.conftest import fill, row, select_row, submit, until
 
@@ -198,3 +202,134 @@ async def test_a_volume_and_an_imported_image(lab: Lab, tmp_path: Path) -> None:
         assert row(pilot, "tui-img") is not None
         await asyncio.to_thread(lab.images.update, "tui-img", protected=False)
         await asyncio.to_thread(lab.images.delete, "tui-img")
+
+
+def _build_the_actions_lab(lab: Lab) -> str:
+    """A server on an internal network, an external network, a bare router, a volume, a free
+    floating IP and one extra rule: what the actions below act on. Returns the FIP."""
+    net = lab.network.create_network("act-net")
+    lab.network.create_subnet("act-sub", net.id, "10.78.0.0/24")
+    pub = lab.network.create_network("act-pub", provider_network_type="flat", external=True)
+    lab.network.create_subnet("act-pub-sub", pub.id, "203.0.113.0/24")
+    lab.routers.create("act-r")
+    lab.volumes.create("act-vol", 1)
+    lab.security_groups.create_rule("default", RuleRequest(protocol="tcp", dst_port="2323"))
+    lab.compute.create("act-vm", "tiny", "m1.nano", request=CreateRequest(networks=["act-net"]))
+    lab.compute.wait_console("act-vm", "labcloud-tiny: ready", 240)
+    return lab.floating_ips.create("act-pub").floating_ip_address
+
+
+def _tear_down_the_actions_lab(lab: Lab) -> None:
+    steps = [
+        lambda: lab.compute.delete("act-vm"),
+        lambda: lab.volumes.delete("act-vol"),
+        *(lambda f=f: lab.floating_ips.delete(f.id) for f in lab.floating_ips.list()),
+        lambda: lab.routers.set_gateway("act-r", None),
+        lambda: lab.routers.remove_subnet("act-r", "act-sub"),
+        lambda: lab.routers.delete("act-r"),
+        lambda: lab.network.delete_network("act-pub"),
+        lambda: lab.network.delete_network("act-net"),
+    ]
+    for rule in lab.security_groups.list_rules("default"):
+        if rule.port_range_min == 2323:
+            steps.append(lambda r=rule: lab.security_groups.delete_rule(r.id))
+    for step in steps:
+        with contextlib.suppress(LabError):
+            step()
+
+
+async def test_actions_on_existing_routers_floating_ips_volumes_and_rules(lab: Lab) -> None:
+    fip = await asyncio.to_thread(_build_the_actions_lab, lab)
+    app = LabApp(lab, start="routers")
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            # The router gets its interface and its gateway after it was made, from forms.
+            select_row(pilot, "act-r")
+            await pilot.press("a")
+            await fill(pilot, subnet="act-sub")
+            assert app.screen.cli_shown == "$ labcloud router add subnet act-r act-sub"
+            await submit(pilot)
+            await until(pilot, lambda: "10.78.0.1" in row(pilot, "act-r")[3], "the interface")
+            await pilot.press("g")
+            await fill(pilot, network="act-pub")
+            assert app.screen.cli_shown == "$ labcloud router set act-r --external-gateway act-pub"
+            await submit(pilot)
+            await until(pilot, lambda: row(pilot, "act-r")[2] == "act-pub", "the gateway")
+
+            # The floating IP goes onto the server's port, and comes off after a yes.
+            await pilot.press("9")
+            await until(pilot, lambda: row(pilot, fip) is not None, "the floating IP")
+            select_row(pilot, fip)
+            await pilot.press("a")
+            await fill(pilot, server="act-vm")
+            assert app.screen.cli_shown == f"$ labcloud server add floating ip act-vm {fip}"
+            await submit(pilot)
+            await until(pilot, lambda: row(pilot, fip)[4] == "act-vm", "the FIP on act-vm")
+            assert row(pilot, fip)[3].startswith("10.78.0.")
+            await pilot.press("x")
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmScreen)
+            assert f"$ labcloud server remove floating ip act-vm {fip}" in screen_text(pilot)
+            await pilot.press("y")
+            await until(pilot, lambda: row(pilot, fip)[4] == "", "the FIP to be free")
+
+            # The volume is attached (the guest sees the disk) and detached after a yes.
+            await pilot.press("6")
+            await until(pilot, lambda: row(pilot, "act-vol") is not None, "the volume")
+            select_row(pilot, "act-vol")
+            await pilot.press("a")
+            await fill(pilot, server="act-vm", device="vda")
+            assert "vda is the server's root disk" in screen_text(pilot)  # checked as typed
+            await fill(pilot, device="vdb")
+            wanted = "$ labcloud server add volume act-vm act-vol --device vdb"
+            assert app.screen.cli_shown == wanted
+            await submit(pilot)
+            await until(pilot, lambda: row(pilot, "act-vol")[5] == "act-vm on /dev/vdb", "attached")
+            await asyncio.to_thread(lab.compute.wait_console, "act-vm", "disk-added vdb", 120)
+            await pilot.press("x")
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await until(pilot, lambda: row(pilot, "act-vol")[1] == "available", "detached", 240)
+            assert row(pilot, "act-vol")[5] == ""
+            await asyncio.to_thread(lab.compute.wait_console, "act-vm", "disk-removed", 120)
+
+            # One rule of the default group is picked from its rules and removed.
+            await pilot.press("8")
+            await until(pilot, lambda: row(pilot, "default") is not None, "the default group")
+            select_row(pilot, "default")
+            await until(pilot, lambda: "tcp 2323" in screen_text(pilot), "the rule in the detail")
+            await pilot.press("x")
+            await settle(pilot)
+            options = app.screen.query_one("#f-rule")._options
+            rule_id = next(value for label, value in options if "tcp 2323" in str(label))
+            await fill(pilot, rule=rule_id)
+            assert app.screen.cli_shown == f"$ labcloud security group rule delete {rule_id}"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmScreen)  # removing asks first
+            await pilot.press("y")
+            await until(pilot, lambda: app.screen is app.main, "the form to close", 120)
+            await until(pilot, lambda: "tcp 2323" not in screen_text(pilot), "the rule to go")
+
+            # The router loses its interface (a form, then a yes) and its gateway (a yes).
+            await pilot.press("colon", *"routers", "enter")
+            await until(pilot, lambda: row(pilot, "act-r") is not None, "the router")
+            select_row(pilot, "act-r")
+            await pilot.press("x")
+            await fill(pilot, subnet="act-sub")
+            assert app.screen.cli_shown == "$ labcloud router remove subnet act-r act-sub"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await until(pilot, lambda: app.screen is app.main, "the form to close", 120)
+            await until(pilot, lambda: "10.78.0.1" not in row(pilot, "act-r")[3], "no interface")
+            await pilot.press("n")
+            await settle(pilot)
+            assert "$ labcloud router set act-r --no-external-gateway" in screen_text(pilot)
+            await pilot.press("y")
+            await until(pilot, lambda: row(pilot, "act-r")[2] == "", "no gateway")
+    finally:
+        await asyncio.to_thread(_tear_down_the_actions_lab, lab)
