@@ -7,8 +7,9 @@ pseudo-terminal. Prints one JSON object.
   every server, median of --rounds;
 - external_appear_s: a server row committed by another process (`labcloud server create`)
   until it is in the visible table, no key pressed; median of --rounds;
-- rss_mib: the app's resident memory at start and after --minutes of live updates
-  (another process starts/stops a server and makes/deletes a keypair all along).
+- rss_start_mib, rss_after_mib, rss_curve_mib: the app's resident memory at start, after
+  --minutes of live updates (another process starts/stops a server and makes/deletes a
+  keypair all along), and every minute in between.
 """
 
 from __future__ import annotations
@@ -142,11 +143,18 @@ async def in_app(count: int, rounds: int, minutes: float) -> dict[str, object]:
 
         log(f"{minutes} min of live updates")
         churn = subprocess.Popen([sys.executable, __file__, "--churn", str(minutes * 60)])
-        deadline = time.monotonic() + minutes * 60
+        start = time.monotonic()
+        deadline = start + minutes * 60
+        curve = [(0.0, rss_mib())]  # (minutes, MiB): a plateau, or a leak's slope
         while time.monotonic() < deadline:
             await pilot.pause(1.0)
+            elapsed = (time.monotonic() - start) / 60
+            if elapsed >= len(curve):
+                curve.append((round(elapsed, 2), rss_mib()))
+                log(f"rss after {elapsed:.1f} min: {curve[-1][1]:.0f} MiB")
         await asyncio.to_thread(churn.wait)
         out["rss_after_mib"] = rss_mib()
+        out["rss_curve_mib"] = [*curve, (round((time.monotonic() - start) / 60, 2), rss_mib())]
         out["minutes"] = minutes
         out["rows_at_end"] = app.main.view.table.row_count
     return out
