@@ -84,6 +84,8 @@ def report(result: dict[str, Any]) -> None:
     )
     curve = tui.get("rss_curve_mib", [])
     print("TUI memory every minute (MiB):  " + " ".join(f"{mib:.0f}" for _, mib in curve))
+    if churn := tui.get("churn"):
+        print(f"live updates meanwhile: {churn['cycles']} churn cycles, {churn['errors']} refused")
     if result.get("kcli_problem"):
         print(f"kcli not run: {result['kcli_problem']}")
 
