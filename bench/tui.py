@@ -52,6 +52,44 @@ def _peers(node: Any, rounds: int, kcli_problem: str | None) -> dict[str, Any]:
     return _timed(node, {"rounds": rounds, "warmup": 1, "commands": commands}, timeout=1800)
 
 
+def measure(node: Any, rounds: int, minutes: float, kcli_problem: str | None) -> dict[str, Any]:
+    """The TUI's figures and its peers' on a node that already holds the servers."""
+    _log("the TUI's figures")
+    probe_argv = [PYTHON, str(BENCH_DIR / "tui_probe.py"), "--rounds", str(rounds)]
+    probe = node.run([*probe_argv, "--minutes", str(minutes)], timeout=3600 + minutes * 60)
+    _log("virsh and kcli")
+    return {"tui": json.loads(probe.stdout), "peers": _peers(node, rounds, kcli_problem)}
+
+
+def report(result: dict[str, Any]) -> None:
+    tui, peers, rounds, minutes = (
+        result["tui"],
+        result["peers"],
+        result["rounds"],
+        result["minutes"],
+    )
+    rows = [
+        ("TUI first paint (labcloud tui servers, pty)", _median(tui["first_paint_s"])),
+        ("TUI key press -> table of every server", _median(tui["key_to_table_s"])),
+        ("TUI external create -> row shown (no key)", _median(tui["external_appear_s"])),
+        ("virsh list --all", _median(peers["virsh"]["times"])),
+        ("kcli list vm", _median(peers.get("kcli", {}).get("times", []))),
+    ]
+    print(f"\ntui: {tui['servers']} servers in the lab, median of {rounds} runs\n")
+    for label, value in rows:
+        print(f"{label:48} {'-' if value is None else f'{value:.3f} s'}")
+    print(
+        f"{'TUI memory: start -> after ' + str(minutes) + ' min of live updates':48} "
+        f"{tui['rss_start_mib']:.0f} MiB -> {tui['rss_after_mib']:.0f} MiB"
+    )
+    curve = tui.get("rss_curve_mib", [])
+    print("TUI memory every minute (MiB):  " + " ".join(f"{mib:.0f}" for _, mib in curve))
+    if churn := tui.get("churn"):
+        print(f"live updates meanwhile: {churn['cycles']} churn cycles, {churn['errors']} refused")
+    if result.get("kcli_problem"):
+        print(f"kcli not run: {result['kcli_problem']}")
+
+
 def run(instances: int = 1000, rounds: int = 5, workers: int = 3, minutes: float = 10) -> int:
     if problems := _missing_requirements():
         print("bench tui: " + "; ".join(problems), file=sys.stderr)
@@ -69,14 +107,7 @@ def run(instances: int = 1000, rounds: int = 5, workers: int = 3, minutes: float
         node.labcloud("image", "create", "tiny", "--builtin")
         _log(f"populating {instances} instances with {workers} workers")
         result["populate"] = populate(node, instances, workers)
-        _log("the TUI's figures")
-        probe_argv = [PYTHON, str(BENCH_DIR / "tui_probe.py"), "--rounds", str(rounds)]
-        probe = node.run([*probe_argv, "--minutes", str(minutes)], timeout=3600 + minutes * 60)
-        tui = json.loads(probe.stdout)
-        result["tui"] = tui
-        _log("virsh and kcli")
-        peers = _peers(node, rounds, kcli_problem)
-        result["peers"] = peers
+        result.update(measure(node, rounds, minutes, kcli_problem))
     except NodeCommandError as exc:
         print(f"bench tui: {exc}", file=sys.stderr)
         return 1
@@ -84,22 +115,7 @@ def run(instances: int = 1000, rounds: int = 5, workers: int = 3, minutes: float
         node.stop()
     result["total_s"] = time.perf_counter() - started
     result["kcli_problem"] = kcli_problem
-    rows = [
-        ("TUI first paint (labcloud tui servers, pty)", _median(tui["first_paint_s"])),
-        ("TUI key press -> table of every server", _median(tui["key_to_table_s"])),
-        ("TUI external create -> row shown (no key)", _median(tui["external_appear_s"])),
-        ("virsh list --all", _median(peers["virsh"]["times"])),
-        ("kcli list vm", _median(peers.get("kcli", {}).get("times", []))),
-    ]
-    print(f"\ntui: {tui['servers']} servers in the lab, median of {rounds} runs\n")
-    for label, value in rows:
-        print(f"{label:48} {'-' if value is None else f'{value:.3f} s'}")
-    print(
-        f"{'TUI memory: start -> after ' + str(minutes) + ' min of live updates':48} "
-        f"{tui['rss_start_mib']:.0f} MiB -> {tui['rss_after_mib']:.0f} MiB"
-    )
-    if kcli_problem:
-        print(f"kcli not run: {kcli_problem}")
+    report(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nresults: {RESULTS}")

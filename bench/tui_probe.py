@@ -7,8 +7,9 @@ pseudo-terminal. Prints one JSON object.
   every server, median of --rounds;
 - external_appear_s: a server row committed by another process (`labcloud server create`)
   until it is in the visible table, no key pressed; median of --rounds;
-- rss_mib: the app's resident memory at start and after --minutes of live updates
-  (another process starts/stops a server and makes/deletes a keypair all along).
+- rss_start_mib, rss_after_mib, rss_curve_mib: the app's resident memory at start, after
+  --minutes of live updates (another process starts/stops a server and makes/deletes a
+  keypair all along), and every minute in between.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import termios
 import threading
 import time
 from fcntl import ioctl
+from functools import partial
 from pathlib import Path
 
 LABCLOUD = str(Path(sys.executable).with_name("labcloud"))
@@ -141,31 +143,57 @@ async def in_app(count: int, rounds: int, minutes: float) -> dict[str, object]:
         out["external_appear_s"] = appear
 
         log(f"{minutes} min of live updates")
-        churn = subprocess.Popen([sys.executable, __file__, "--churn", str(minutes * 60)])
-        deadline = time.monotonic() + minutes * 60
+        churn = subprocess.Popen(
+            [sys.executable, __file__, "--churn", str(minutes * 60)], stdout=subprocess.PIPE
+        )
+        start = time.monotonic()
+        deadline = start + minutes * 60
+        curve = [(0.0, rss_mib())]  # (minutes, MiB): a plateau, or a leak's slope
         while time.monotonic() < deadline:
             await pilot.pause(1.0)
-        await asyncio.to_thread(churn.wait)
+            elapsed = (time.monotonic() - start) / 60
+            if elapsed >= len(curve):
+                curve.append((round(elapsed, 2), rss_mib()))
+                log(f"rss after {elapsed:.1f} min: {curve[-1][1]:.0f} MiB")
+        churned, _ = await asyncio.to_thread(churn.communicate)
+        out["churn"] = json.loads(churned or "{}")
         out["rss_after_mib"] = rss_mib()
+        out["rss_curve_mib"] = [*curve, (round((time.monotonic() - start) / 60, 2), rss_mib())]
         out["minutes"] = minutes
         out["rows_at_end"] = app.main.view.table.row_count
     return out
 
 
-def churn(seconds: float) -> None:
-    """Live updates for the app to follow: a server started and stopped, keypairs made."""
+def churn(seconds: float) -> dict[str, object]:
+    """Live updates for the app to follow: a server started and stopped, keypairs made.
+
+    A refused step (say the app's own sync raced a start) is counted and the churn goes
+    on: the memory figure means something only if the changes kept coming."""
+    from labcloud.errors import LabError
     from labcloud.lab import Lab
 
     lab = Lab.open()
     target = lab.compute.list(sync=False)[0].name
     deadline = time.monotonic() + seconds
-    n = 0
+    cycles, errors = 0, []
     while time.monotonic() < deadline:
-        n += 1
-        lab.keypairs.create(f"churn-{n}")
-        lab.compute.start(target)
-        lab.compute.stop(target, timeout=0)
-        lab.keypairs.delete(f"churn-{n}")
+        cycles += 1
+        name = f"churn-{cycles}"
+        for step in (
+            partial(lab.keypairs.create, name),
+            partial(lab.compute.start, target),
+            partial(lab.compute.stop, target, timeout=0),
+            partial(lab.keypairs.delete, name),
+        ):
+            try:
+                step()
+            except Exception as exc:  # counted and shown: the churn goes on
+                line = (
+                    exc.one_line() if isinstance(exc, LabError) else f"{type(exc).__name__}: {exc}"
+                )
+                errors.append(line)
+                log(f"churn: {line}")
+    return {"cycles": cycles, "errors": len(errors), "first_errors": errors[:5]}
 
 
 def main() -> int:
@@ -176,7 +204,7 @@ def main() -> int:
     p.add_argument("--churn", type=float, default=None)
     a = p.parse_args()
     if a.churn is not None:
-        churn(a.churn)
+        json.dump(churn(a.churn), sys.stdout)
         return 0
     from labcloud.lab import Lab
 

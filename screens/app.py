@@ -275,6 +275,8 @@ class LabApp(App[None]):
     def on_lab_app_lab_changed(self, _message: LabChanged) -> None:
         if self.main.view is not None:
             self.main.view.reload()
+        if not self.screen_stack:  # a change that lands while the app is closing
+            return
         reload = getattr(self.screen, "reload", None)  # e.g. the instance screen
         if self.screen is not self.main and reload is not None:
             reload()

@@ -117,8 +117,12 @@ class ResourceView(Vertical):
         self.active = False
         self.loaded = False
         self._timer: Timer | None = None
-        self.loading = False
+        # Not `loading`: that is Widget's reactive, which covers the view with a fresh
+        # LoadingIndicator each time it is set, i.e. on every live update.
+        self.fetching = False
         self._again = False  # a change arrived while loading: load once more after
+        self._shown: list[tuple[str, Cells]] = []  # what the table holds, as (key, cells)
+        self._detail_text: str | None = None
 
     # -- for subclasses -----------------------------------------------------------------
     def fetch(self) -> Snapshot:
@@ -285,13 +289,13 @@ class ResourceView(Vertical):
             self._timer.stop()
 
     def reload(self) -> None:
-        if self.loading:
+        if self.fetching:
             self._again = True  # bursts of changes cost one more load, not one each
             return
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self.loading = True
+        self.fetching = True
         self._load()
 
     @work(thread=True, exclusive=True, group="fetch")
@@ -306,7 +310,7 @@ class ResourceView(Vertical):
 
     def on_resource_view_loaded(self, message: Loaded) -> None:
         message.stop()
-        self.loading = False
+        self.fetching = False
         self.take(message.snapshot)
         self.loaded = True
         self.apply()
@@ -324,25 +328,42 @@ class ResourceView(Vertical):
     def apply(self) -> None:
         """Show `visible()` in the table through the keyed diff, keeping the cursor."""
         table = self.table
-        old = [(str(r.key.value), tuple(table.get_row(r.key))) for r in table.ordered_rows]
-        current = self.selected() if old else None
+        if table.row_count != len(self._shown):  # the table was changed behind our back
+            self._shown = [
+                (str(r.key.value), tuple(table.get_row(r.key))) for r in table.ordered_rows
+            ]
+        old = self._shown
         new = [(i.key, i.cells) for i in self.visible()]
-        todo = plan(old, new, current.key if current else None, table.cursor_row)
-        if todo.rebuild:
-            table.clear()
-        for key in todo.removed if not todo.rebuild else ():
-            table.remove_row(key)
-        for key, column, value in todo.changed:
-            table.update_cell(key, str(column), value, update_width=True)
-        for key, cells in todo.added:
-            table.add_row(*cells, key=key)
-        if todo.cursor is not None:
-            table.move_cursor(row=todo.cursor, animate=False)
+        # Most live updates change nothing on this view (another kind of resource moved):
+        # then the table is not touched at all, so none of its render caches is dropped.
+        if new != old:
+            cursor_key = self._cursor_key() if old else None
+            todo = plan(old, new, cursor_key, table.cursor_row)
+            if todo.rebuild:
+                table.clear()
+            for key in todo.removed if not todo.rebuild else ():
+                table.remove_row(key)
+            for key, column, value in todo.changed:
+                table.update_cell(key, str(column), value, update_width=True)
+            for key, cells in todo.added:
+                table.add_row(*cells, key=key)
+            self._shown = new
+            if todo.cursor is not None:
+                table.move_cursor(row=todo.cursor, animate=False)
         self.show_detail()
         self.post_message(self.Changed())
 
+    def _cursor_key(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+
     def show_detail(self) -> None:
-        self.query_one("#detail", Static).update(self.detail(self.selected()))
+        text = self.detail(self.selected())
+        if text != self._detail_text:  # an unchanged pane is not re-laid out
+            self._detail_text = text
+            self.query_one("#detail", Static).update(text)
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         self.show_detail()
