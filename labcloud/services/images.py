@@ -414,6 +414,12 @@ class ImageService:
         if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
             raise Conflict(f"cannot snapshot server {server.name} while it is {server.status}")
         disk, disk_format = _root_disk(compute, server)
+        if server.node != "local" and not self.ctx.agent.exists(disk):
+            raise Conflict(
+                f"server {server.name}'s disk is on node {server.node}, which does not share "
+                "this lab's state directory: it cannot be snapshotted from here yet",
+                "migrate it to a node with shared instance storage first",
+            )
         with self.ctx.store.read() as s:
             base = s.get(Image, server.image_id) if server.image_id else None
         base_props = json.loads(base.properties or "{}") if base else {}
@@ -442,7 +448,7 @@ class ImageService:
             min_ram=base.min_ram if base else 0,
             properties=json.dumps(props, sort_keys=True),
         )
-        hv = self.ctx.hypervisor
+        hv = self.ctx.hypervisor_for(server.node)
 
         claimed: list[bool] = []
 
@@ -494,9 +500,10 @@ class ImageService:
     def _release_server(self, server_id: str, resume: bool) -> None:
         """Clear a snapshot's busy mark; after a crash mid-copy, resume the paused guest."""
         if resume:
-            state = self.ctx.hypervisor.state(server_id)
+            hv = self.ctx.server_hypervisor(server_id)
+            state = hv.state(server_id)
             if state is not None and state.state == "paused":
-                self.ctx.hypervisor.unpause(server_id)
+                hv.unpause(server_id)
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
             if row is not None and row.task_state == "image_snapshot":

@@ -74,7 +74,7 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
             xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
             try:
                 op.step("attach")
-                svc.ctx.hypervisor.attach_device(server.id, xml)
+                svc.ctx.hypervisor_for(server.node).attach_device(server.id, xml)
                 op.step("finish")
             except BaseException as exc:
                 settle(svc, op, vol.id, attached=False, note=f"attach failed: {exc}")
@@ -145,7 +145,7 @@ def _check_detachable(vol: Volume, server: Server) -> None:
 def unplug(svc: VolumeService, server_id: str, xml: str, timeout: float) -> None:
     """Detach from the domain; a domain that is gone has nothing to release."""
     with contextlib.suppress(NotFound):
-        svc.ctx.hypervisor.detach_device(server_id, xml, timeout)
+        svc.ctx.server_hypervisor(server_id).detach_device(server_id, xml, timeout)
 
 
 def settle(

@@ -1,0 +1,128 @@
+"""The data plane of remote nodes: what happens to a server that lives on another node.
+
+A control node drives node1 (which shares the control's state directory, as with NFS)
+and node2 (its own disks), each its own namespace with sshd and libvirtd. The story:
+a server on node1 gets a port hot-plugged and a snapshot taken through node1's libvirt,
+a deleted network leaves nothing behind on the nodes, security groups filter a guest on
+node1 as they do on the control node, and a volume reaches a server on node1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from labcloud.errors import EXIT_CODES
+from tests.harness import Node, start_node
+from tests.harness.cluster import (
+    SshNode,
+    client_key,
+    join_management,
+    private_storage,
+    start_sshd,
+)
+
+CONTROL_LAB = (
+    '[local_node]\nroles = ["control", "network", "storage"]\n'
+    '[networks]\nlocal_ip = "10.99.0.1"\nvxlan_peers = ["10.99.0.11", "10.99.0.12"]\n'
+)
+READY = "labcloud-tiny: ready"
+
+
+@dataclass
+class Pair:
+    control: Node
+    nodes: dict[str, SshNode]
+
+    def js(self, *args: str) -> dict[str, object]:
+        return dict(json.loads(self.control.labcloud(*args, "-f", "json").stdout))
+
+    def links(self, node: str) -> str:
+        return self.nodes[node].node.run(["ip", "-o", "link", "show"]).stdout
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    started: list[Node] = []
+    try:
+        control = start_node("ctl", lab_extra=CONTROL_LAB)
+        started.append(control)
+        members = []
+        for i in (1, 2):
+            started.append(start_node(f"node{i}"))
+            members.append((started[-1], f"10.99.0.{10 + i}/24"))
+        join_management(control, "10.99.0.1/24", members)
+        key = client_key(control.workdir / "ssh-client")
+        nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
+        private_storage(nodes["node2"].node, control.state_dir)
+        control.labcloud("init")
+        control.labcloud("image", "create", "tiny", "--builtin")
+        for name, ssh in nodes.items():
+            control.labcloud(
+                "node", "add", name, "--host", ssh.address, "--key", str(key),
+                "--trust-fingerprint", ssh.fingerprint,
+            )  # fmt: skip
+        control.labcloud("network", "create", "dnet")  # VXLAN; DHCP on the control node
+        control.labcloud(
+            "subnet", "create", "dnet-sub", "--network", "dnet", "--subnet-range", "10.32.0.0/24"
+        )
+        yield Pair(control, nodes)
+    finally:
+        for node in reversed(started):
+            node.stop()
+
+
+def _fixed_ip(port: dict[str, object]) -> str:
+    return str(port["fixed_ips"]).split("ip_address='", 1)[1].split("'", 1)[0]
+
+
+def test_a_server_on_a_node_gets_a_port_hot_plugged_and_a_snapshot_taken(pair: Pair) -> None:
+    control = pair.control
+    control.labcloud(
+        "server", "create", "hp1", "--image", "tiny", "--flavor", "m1.nano", "--node", "node1"
+    )
+    control.labcloud("console", "log", "hp1", "--wait-for", READY, "--timeout", "180")
+    server_id = pair.js("server", "show", "hp1")["id"]
+
+    # The port goes into node1's guest (not the control's libvirt): the guest sees the
+    # NIC and gets its address from the control node's DHCP, across the VXLAN tunnel.
+    control.labcloud("port", "create", "hp1-port", "--network", "dnet")
+    control.labcloud("server", "add", "port", "hp1", "hp1-port")
+    port = pair.js("port", "show", "hp1-port")
+    mac, ip = port["mac_address"], _fixed_ip(port)
+    control.labcloud(
+        "console", "log", "hp1", "--timeout", "150", "--wait-for", f"nic eth0 mac {mac} ip {ip}/24"
+    )
+    assert port["status"] == "ACTIVE"
+    assert mac in pair.nodes["node1"].node.virsh("dumpxml", f"labcloud-{server_id}").stdout
+    assert "lcvx-" in pair.links("node1")  # the network reached node1 for the hot-plug
+
+    # The snapshot pauses and resumes the guest on node1; the image is whole and usable.
+    control.labcloud("server", "image", "create", "hp1", "--name", "hp1-snap")
+    snap = pair.js("image", "show", "hp1-snap")
+    assert snap["status"] == "active" and snap["checksum"]
+    assert pair.js("server", "show", "hp1")["status"] == "ACTIVE"
+    # Paused for the copy and resumed by node1's libvirt (the control's has no such guest).
+    state = pair.nodes["node1"].node.virsh("domstate", "--reason", f"labcloud-{server_id}")
+    assert state.stdout.strip() == "running (unpaused)"
+
+    control.labcloud("server", "remove", "port", "hp1", "hp1-port")
+    control.labcloud("console", "log", "hp1", "--timeout", "60", "--wait-for", "nic-removed eth0")
+    assert mac not in pair.nodes["node1"].node.virsh("dumpxml", f"labcloud-{server_id}").stdout
+    control.labcloud("port", "delete", "hp1-port")
+    control.labcloud("image", "delete", "hp1-snap")
+
+
+def test_a_snapshot_of_a_server_on_a_node_without_shared_storage_is_refused(pair: Pair) -> None:
+    control = pair.control
+    control.labcloud(
+        "server", "create", "priv2", "--image", "tiny", "--flavor", "m1.nano", "--node", "node2"
+    )
+    refused = control.labcloud("server", "image", "create", "priv2", "--name", "p2", check=False)
+    assert refused.returncode == EXIT_CODES["conflict"], refused.stderr
+    assert "node2" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert "p2" not in control.labcloud("image", "list", "-f", "value", "-c", "Name").stdout
+    control.labcloud("server", "delete", "priv2")
