@@ -32,7 +32,7 @@ from labcloud.services.keypairs import KeypairService
 from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
 from labcloud.services.node_interfaces import NodeTransport
-from labcloud.services.node_networks import plumb
+from labcloud.services.node_networks import plumb, unplumb
 from labcloud.services.nodes import NodeService
 from labcloud.services.placement import PlacementPart
 from labcloud.services.quotas import QuotaService
@@ -200,6 +200,7 @@ class Lab:
         network.port_listeners.append(self.security_groups)
         # A NIC hot-plugged into a server on another node: its network reaches there first.
         network.server_part.node_plumb = lambda server_id, node: plumb(self.nodes, server_id, node)
+        network.l2_removers.append(lambda *net: unplumb(self.nodes, *net))
         network.topology_contributors.append(
             lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
         )

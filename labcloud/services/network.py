@@ -60,6 +60,8 @@ class NetworkService:
         self.ctx = ctx
         self.port_listeners: list[PortListener] = []
         self.topology_contributors: list[TopologyContributor] = []
+        # (network_id, type, bridge) of a deleted network: its devices on other nodes go too.
+        self.l2_removers: list[Callable[[str, str, str], None]] = []
         # Creates and deletes are journalled like compute's (network_recovery.py).
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[tuple[str, str, str]] = []
@@ -397,6 +399,8 @@ class NetworkService:
         elif kind == "vlan":
             agent.remove_link(netnames.vlan(network_id))
         agent.remove_bridge(bridge)
+        for remove in self.l2_removers:
+            remove(network_id, kind, bridge)
         op.step("finish")
         with self.ctx.store.write() as s:
             op.finish(s)

@@ -116,6 +116,32 @@ def test_a_server_on_a_node_gets_a_port_hot_plugged_and_a_snapshot_taken(pair: P
     control.labcloud("image", "delete", "hp1-snap")
 
 
+def test_a_deleted_network_leaves_no_bridge_or_tunnel_on_the_nodes(pair: Pair) -> None:
+    control = pair.control
+    control.labcloud("network", "create", "brief")
+    control.labcloud(
+        "subnet", "create", "brief-sub", "--network", "brief", "--subnet-range", "10.33.0.0/24"
+    )
+    net = pair.js("network", "show", "brief")
+    bridge, vxlan = str(net["bridge"]), "lcvx-" + str(net["id"]).replace("-", "")[:8]
+    control.labcloud("server", "add", "network", "hp1", "brief")
+    (port,) = json.loads(control.labcloud("port", "list", "--server", "hp1", "-f", "json").stdout)
+    control.labcloud(
+        "console", "log", "hp1", "--timeout", "60", "--wait-for", f"mac {port['MAC Address']}"
+    )
+    assert bridge in pair.links("node1") and vxlan in pair.links("node1")
+
+    control.labcloud("server", "remove", "network", "hp1", "brief")
+    control.labcloud("network", "delete", "brief")
+    # Gone from node1, which had them; node2 never had them and is asked all the same.
+    for node in ("node1", "node2"):
+        links = pair.links(node)
+        assert bridge not in links and vxlan not in links, links
+    assert bridge not in control.run(["ip", "-o", "link", "show"]).stdout
+    # The network that stays is untouched on node1.
+    assert str(pair.js("network", "show", "dnet")["bridge"]) in pair.links("node1")
+
+
 def test_a_snapshot_of_a_server_on_a_node_without_shared_storage_is_refused(pair: Pair) -> None:
     control = pair.control
     control.labcloud(
