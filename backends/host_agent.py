@@ -195,6 +195,12 @@ class LocalAgent:
 
         return image_store.export_file(src, dest, progress)
 
+    def apply_filter(self, spec: dict[str, object]) -> None:
+        """This node's security group ruleset (backends/nftables.py), loaded atomically."""
+        from labcloud.backends import nftables
+
+        nftables.apply_filter(spec)
+
     def write_seed(self, path: str, files: dict[str, bytes]) -> None:
         from labcloud.backends import cloud_init_seed
 

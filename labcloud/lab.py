@@ -141,6 +141,7 @@ class Lab:
     @cached_property
     def migration(self) -> MigrationService:
         migration = MigrationService(self.compute, self.nodes)
+        migration.refilter = lambda moving: self.security_groups.apply(moving=moving)
         migration.recover()  # a killed migration: the row follows the domain
         return migration
 
@@ -216,7 +217,10 @@ class Lab:
 
     @cached_property
     def security_groups(self) -> SecurityGroupService:
-        return SecurityGroupService(self.ctx, lambda: self.l3_agent)
+        groups = SecurityGroupService(self.ctx, lambda: self.l3_agent)
+        # Servers on other nodes are filtered there, by the same rules rendered the same way.
+        groups.node_filters = self.nodes.filter_loaders
+        return groups
 
     @cached_property
     def routers(self) -> RouterService:

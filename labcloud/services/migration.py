@@ -10,6 +10,7 @@ The destination comes from the scheduler (or --node); the source is filtered out
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from sqlmodel import Session
 
@@ -29,6 +30,13 @@ class MigrationService:
         self.compute = compute
         self.nodes = nodes
         self.ctx = compute.ctx
+        # Reload the security groups: {server: destination} before a move (its ports are
+        # filtered on both nodes meanwhile), {} once it is done (lab.py wires it).
+        self.refilter: Callable[[dict[str, str]], None] | None = None
+
+    def _refilter(self, moving: dict[str, str]) -> None:
+        if self.refilter is not None:
+            self.refilter(moving)
 
     @admin_only
     def migrate(self, ref: str, node: str | None = None, live: bool = False) -> Server:
@@ -77,6 +85,7 @@ class MigrationService:
                 op.step("define")
                 plumb(self.nodes, server.id, dest)
                 self._set_node(server.id, dest, f"evacuated from {server.node}: {reason}", None)
+                self._refilter({})
                 self.compute.redefine(server.id)
                 op.step("start")
                 self.ctx.hypervisor_for(dest).start(server.id)
@@ -139,6 +148,7 @@ class MigrationService:
             try:
                 op.step("plumb")
                 plumb(self.nodes, server.id, dest)
+                self._refilter({server.id: dest})
                 op.step("migrate")
                 self.nodes.transport.migrate(
                     self.ctx.hypervisor_for(source),
@@ -152,6 +162,7 @@ class MigrationService:
                 # Where the domain is now decides the row, whatever happened.
                 where = dest if ok or self._defined_on(dest, server.id) else source
                 self._set_node(server.id, where, reason if where == dest else None, op)
+                self._refilter({})
 
     def _defined_on(self, node: str, server_id: str) -> bool:
         try:

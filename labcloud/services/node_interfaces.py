@@ -24,6 +24,8 @@ class RemoteNodeAgent(NodeAgent, Protocol):
         progress: Callable[[int, int], None] | None = None,
     ) -> bool: ...
 
+    def apply_filter(self, spec: dict[str, object]) -> None: ...  # security groups there
+
 
 class NodeTransport(Protocol):
     def host_key(self, name: str, host: str, port: int) -> dict[str, str]: ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from tests.harness.cluster import (
     private_storage,
     start_sshd,
 )
+from tests.integration.l3_helpers import http_get, probe_on_port
 
 CONTROL_LAB = (
     '[local_node]\nroles = ["control", "network", "storage"]\n'
@@ -39,6 +41,11 @@ class Pair:
 
     def js(self, *args: str) -> dict[str, object]:
         return dict(json.loads(self.control.labcloud(*args, "-f", "json").stdout))
+
+    def port_of(self, server: str) -> str:
+        listed = self.control.labcloud("port", "list", "--server", server, "-f", "json")
+        rows = json.loads(listed.stdout)
+        return str(rows[0]["ID"])
 
     def links(self, node: str) -> str:
         return self.nodes[node].node.run(["ip", "-o", "link", "show"]).stdout
@@ -140,6 +147,70 @@ def test_a_deleted_network_leaves_no_bridge_or_tunnel_on_the_nodes(pair: Pair) -
     assert bridge not in control.run(["ip", "-o", "link", "show"]).stdout
     # The network that stays is untouched on node1.
     assert str(pair.js("network", "show", "dnet")["bridge"]) in pair.links("node1")
+    control.labcloud("server", "delete", "hp1")  # fewer TCG guests on two cores
+
+
+def test_a_guest_on_a_node_is_filtered_by_its_security_groups(pair: Pair, tmp_path: Path) -> None:
+    control = pair.control
+    # A probe on the control node, plugged in as port dp-probe of dnet: it answers pings.
+    control.labcloud("security", "group", "create", "dp-probe")
+    control.labcloud(
+        "security", "group", "rule", "create", "dp-probe", "--protocol", "icmp",
+        "--remote-ip", "0.0.0.0/0",
+    )  # fmt: skip
+    control.labcloud("port", "create", "dp-probe", "--network", "dnet")
+    control.labcloud("port", "add", "security", "group", "dp-probe", "dp-probe")
+    probe = probe_on_port(control, "probe", "dp-probe", 24, "10.32.0.1")
+    probe_ip = _fixed_ip(pair.js("port", "show", "dp-probe"))
+    spoofed = "10.32.0.99"
+    # The guest on node1 pings the probe from its own address, then from one it does not own.
+    script = tmp_path / "spoof.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'say() { echo "labcloud-test: $*" >/dev/console; }\n'
+        "for i in $(seq 1 30); do\n"
+        f"  ping -c 1 -W 2 {probe_ip} >/dev/null && break\n"
+        "done\n"
+        f"ping -c 1 -W 2 {probe_ip} >/dev/null && say own address reached || say own failed\n"
+        f"ip addr add {spoofed}/24 dev eth0\n"
+        f"if ping -c 3 -W 2 -I {spoofed} {probe_ip} >/dev/null; then say spoofed reached\n"
+        "else say spoofed dropped; fi\n"
+        f"ip addr del {spoofed}/24 dev eth0\n"
+    )
+    try:
+        control.labcloud("security", "group", "create", "dp-web")  # all egress, no ingress
+        control.labcloud(
+            "server", "create", "sgw", "--image", "tiny", "--flavor", "m1.nano", "--node",
+            "node1", "--network", "dnet", "--security-group", "dp-web", "--user-data",
+            str(script),
+        )  # fmt: skip
+        log = control.labcloud(
+            "console", "log", "sgw", "--timeout", "240", "--wait-for", "labcloud-test: spoofed"
+        ).stdout
+        assert "labcloud-test: own address reached" in log
+        assert "labcloud-test: spoofed dropped" in log  # node1's anti-spoofing
+        control.labcloud("console", "log", "sgw", "--wait-for", READY, "--timeout", "60")
+        web_ip = _fixed_ip(pair.js("port", "show", pair.port_of("sgw")))
+
+        # Nothing admits the probe to port 80 yet; a rule does, and taking it away closes it.
+        assert http_get(control, "probe", web_ip) is None
+        rule = pair.js(
+            "security", "group", "rule", "create", "dp-web", "--protocol", "tcp",
+            "--dst-port", "80", "--remote-ip", "0.0.0.0/0",
+        )  # fmt: skip
+        assert http_get(control, "probe", web_ip) == "sgw"
+        control.labcloud("security", "group", "rule", "delete", str(rule["id"]))
+        assert http_get(control, "probe", web_ip) is None
+        # The rules live in node1's own nftables, for the guest's tap there.
+        tap = str(pair.js("port", "show", pair.port_of("sgw"))["binding:tap"])
+        ruleset = pair.nodes["node1"].node.run(["nft", "list", "table", "bridge", "labcloud"])
+        assert tap in ruleset.stdout
+    finally:
+        control.labcloud("server", "delete", "sgw", check=False)
+        probe.remove()
+        control.labcloud("port", "delete", "dp-probe", check=False)
+        for group in ("dp-web", "dp-probe"):
+            control.labcloud("security", "group", "delete", group, check=False)
 
 
 def test_a_snapshot_of_a_server_on_a_node_without_shared_storage_is_refused(pair: Pair) -> None:
