@@ -56,6 +56,7 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
         _check_available(svc, vol, server)
         _check_server(server, "attach")
         chosen = choose_device(used_devices(s, server.id), device)
+    _check_reachable(svc, vol, server)
 
     def allocate(s: Session) -> None:
         row = s.get(Volume, vol.id)
@@ -93,6 +94,27 @@ def _check_available(svc: VolumeService, vol: Volume, server: Server) -> None:
         )
     if vol.status != "available":
         raise Conflict(f"volume {vol.name} is {vol.status}, not available")
+
+
+def _check_reachable(svc: VolumeService, vol: Volume, server: Server) -> None:
+    """Volumes live on the storage node (this one). A server on another node attaches the
+    volume's file directly when that node shares this node's storage (the file is there at
+    the same path); anything else cannot reach it, and nothing is changed."""
+    if server.node == "local":
+        return
+    backend = svc.backend(vol.volume_type)
+    where = f"volume {vol.name} is on the storage node local; server {server.name} runs on"
+    if backend.kind != "file":
+        raise Conflict(
+            f"{where} node {server.node}, which cannot reach {backend.kind} volumes",
+            "use a file volume type on shared storage, or run the server on node local",
+        )
+    if not svc.ctx.agent_for(server.node).exists(str(backend.disk_spec(vol.location)["path"])):
+        raise Conflict(
+            f"{where} node {server.node}, which does not share its storage",
+            f"attach it to a server on node local or on a node with shared storage "
+            f"(`labcloud node show {server.node}`: shared_storage)",
+        )
 
 
 def detach(svc: VolumeService, server_ref: str, volume_ref: str, timeout: float) -> Volume:

@@ -213,13 +213,44 @@ def test_a_guest_on_a_node_is_filtered_by_its_security_groups(pair: Pair, tmp_pa
             control.labcloud("security", "group", "delete", group, check=False)
 
 
-def test_a_snapshot_of_a_server_on_a_node_without_shared_storage_is_refused(pair: Pair) -> None:
+def test_a_volume_reaches_a_server_on_a_node_that_shares_its_storage(pair: Pair) -> None:
+    control, gib = pair.control, 1024**3
+    control.labcloud("volume", "create", "dv1", "--size", "1")
+    control.labcloud(
+        "server", "create", "vs1", "--image", "tiny", "--flavor", "m1.nano", "--node", "node1"
+    )
+    control.labcloud("console", "log", "vs1", "--wait-for", READY, "--timeout", "180")
+
+    def wait(line: str) -> None:
+        control.labcloud("console", "log", "vs1", "--timeout", "90", "--wait-for", line)
+
+    # Attached, grown and detached live, all through node1's libvirt: the guest sees each.
+    control.labcloud("server", "add", "volume", "vs1", "dv1")
+    wait(f"disk-added vdb size {gib}")
+    assert pair.js("volume", "show", "dv1")["status"] == "in-use"
+    control.labcloud("volume", "set", "dv1", "--size", "2")
+    wait(f"disk-resized vdb size {2 * gib}")
+    control.labcloud("server", "remove", "volume", "vs1", "dv1")
+    wait("disk-removed vdb")
+    assert pair.js("volume", "show", "dv1")["status"] == "available"
+    control.labcloud("server", "delete", "vs1")
+
+
+def test_a_node_without_shared_storage_gets_no_volume_and_no_snapshot(pair: Pair) -> None:
     control = pair.control
     control.labcloud(
         "server", "create", "priv2", "--image", "tiny", "--flavor", "m1.nano", "--node", "node2"
     )
+    # The volume's file is on the control node's storage, which node2 does not see.
+    refused = control.labcloud("server", "add", "volume", "priv2", "dv1", check=False)
+    assert refused.returncode == EXIT_CODES["conflict"], refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "node local" in refused.stderr and "node node2" in refused.stderr
+    assert pair.js("volume", "show", "dv1")["status"] == "available"  # nothing half-made
+
     refused = control.labcloud("server", "image", "create", "priv2", "--name", "p2", check=False)
     assert refused.returncode == EXIT_CODES["conflict"], refused.stderr
     assert "node2" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert "p2" not in control.labcloud("image", "list", "-f", "value", "-c", "Name").stdout
     control.labcloud("server", "delete", "priv2")
+    control.labcloud("volume", "delete", "dv1")
