@@ -112,8 +112,8 @@ def _check_reachable(svc: VolumeService, vol: Volume, server: Server) -> None:
     if not svc.ctx.agent_for(server.node).exists(str(backend.disk_spec(vol.location)["path"])):
         raise Conflict(
             f"{where} node {server.node}, which does not share its storage",
-            f"attach it to a server on node local or on a node with shared storage "
-            f"(`labcloud node show {server.node}`: shared_storage)",
+            f"attach it to a server on node local, or on a node whose `labcloud node show` "
+            f"says shared_storage True ({server.node}'s says False)",
         )
 
 

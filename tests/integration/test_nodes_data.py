@@ -216,10 +216,14 @@ def test_a_guest_on_a_node_is_filtered_by_its_security_groups(pair: Pair, tmp_pa
 def test_a_volume_reaches_a_server_on_a_node_that_shares_its_storage(pair: Pair) -> None:
     control, gib = pair.control, 1024**3
     control.labcloud("volume", "create", "dv1", "--size", "1")
+    # Booted from a new volume: node1 sees node local's storage, so it may hold the server.
     control.labcloud(
-        "server", "create", "vs1", "--image", "tiny", "--flavor", "m1.nano", "--node", "node1"
-    )
-    control.labcloud("console", "log", "vs1", "--wait-for", READY, "--timeout", "180")
+        "server", "create", "vs1", "--boot-from-image", "tiny", "--boot-volume-size", "1",
+        "--flavor", "m1.nano", "--node", "node1",
+    )  # fmt: skip
+    boot = control.labcloud("console", "log", "vs1", "--wait-for", READY, "--timeout", "180")
+    assert f"labcloud-tiny: disk vda size {gib}" in boot.stdout  # the volume is the root disk
+    assert pair.js("volume", "show", "vs1-boot")["status"] == "in-use"
 
     def wait(line: str) -> None:
         control.labcloud("console", "log", "vs1", "--timeout", "90", "--wait-for", line)
@@ -234,6 +238,7 @@ def test_a_volume_reaches_a_server_on_a_node_that_shares_its_storage(pair: Pair)
     wait("disk-removed vdb")
     assert pair.js("volume", "show", "dv1")["status"] == "available"
     control.labcloud("server", "delete", "vs1")
+    assert "vs1-boot" not in control.labcloud("volume", "list", "-f", "value", "-c", "Name").stdout
 
 
 def test_a_node_without_shared_storage_gets_no_volume_and_no_snapshot(pair: Pair) -> None:
@@ -247,6 +252,15 @@ def test_a_node_without_shared_storage_gets_no_volume_and_no_snapshot(pair: Pair
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "node local" in refused.stderr and "node node2" in refused.stderr
     assert pair.js("volume", "show", "dv1")["status"] == "available"  # nothing half-made
+    # Nor is a server with a volume scheduled there.
+    pinned = control.labcloud(
+        "server", "create", "bv2", "--boot-from-image", "tiny", "--boot-volume-size", "1",
+        "--flavor", "m1.nano", "--node", "node2", check=False,
+    )  # fmt: skip
+    assert pinned.returncode != 0, pinned.stderr
+    assert "node2: --boot-volume-size needs storage shared with node local" in pinned.stderr
+    assert "bv2" not in control.labcloud("server", "list", "-f", "value", "-c", "Name").stdout
+    assert "bv2-boot" not in control.labcloud("volume", "list", "-f", "value", "-c", "Name").stdout
 
     refused = control.labcloud("server", "image", "create", "priv2", "--name", "p2", check=False)
     assert refused.returncode == EXIT_CODES["conflict"], refused.stderr
