@@ -414,12 +414,10 @@ class ImageService:
         if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
             raise Conflict(f"cannot snapshot server {server.name} while it is {server.status}")
         disk, disk_format = _root_disk(compute, server)
-        if server.node != "local" and not self.ctx.agent.exists(disk):
-            raise Conflict(
-                f"server {server.name}'s disk is on node {server.node}, which does not share "
-                "this lab's state directory: it cannot be snapshotted from here yet",
-                "migrate it to a node with shared instance storage first",
-            )
+        # A node without shared storage holds the disk itself: the copy is made there by
+        # the node's host agent, then fetched into the store here (checksum verified).
+        on_node = server.node != "local" and not self.ctx.agent.exists(disk)
+        disk_agent = self.ctx.agent_for(server.node) if on_node else self.ctx.agent
         with self.ctx.store.read() as s:
             base = s.get(Image, server.image_id) if server.image_id else None
         base_props = json.loads(base.properties or "{}") if base else {}
@@ -466,13 +464,19 @@ class ImageService:
                 op.step("copy")  # recovery resumes a guest paused here
                 hv.pause(server.id)
             try:
-                digest, size = self.ctx.agent.snapshot_disk(
-                    disk, str(self.store_dir), tmp, progress, disk_format
+                digest, size = disk_agent.snapshot_disk(
+                    disk, str(self.store_dir), tmp, None if on_node else progress, disk_format
                 )
             finally:
                 if pause:
                     hv.unpause(server.id)
                     op.step("check")
+            if on_node:
+                there = str(self.store_dir / tmp)
+                try:
+                    disk_agent.fetch_file(there, there, digest)  # type: ignore[attr-defined]
+                finally:
+                    disk_agent.remove_file(there)
             facts = self.ctx.agent.inspect_image(str(self.store_dir / tmp))
             found = image_formats.detect(facts, f"the snapshot of {server.name}")
             image.virtual_size = found.virtual_size

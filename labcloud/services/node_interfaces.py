@@ -25,6 +25,7 @@ class RemoteNodeAgent(NodeAgent, Protocol):
     ) -> bool: ...
 
     def apply_filter(self, spec: dict[str, object]) -> None: ...  # security groups there
+    def fetch_file(self, src: str, dest: str, sha256: str) -> None: ...  # node -> here
 
 
 class NodeTransport(Protocol):
