@@ -110,11 +110,10 @@ class SecurityGroupService:
     def __init__(self, ctx: ServiceContext, l3: Callable[[], L3Agent]) -> None:
         self.ctx = ctx
         self._l3 = l3
-        # The filters of the other nodes that are up: node -> load a ruleset there, through
-        # the host agent on that node (lab.py wires it); None on one machine.
-        # (A migrating server's destination is included.)
-        self.node_filters: NodeFilters | None
-        self.node_filters = None
+        # The filters of the other nodes that are up (and a migrating server's destination):
+        # node -> load a ruleset there, through the host agent on that node (lab.py wires
+        # it); None on one machine.
+        self.node_filters: NodeFilters | None = None
 
     @property
     def l3(self) -> L3Agent:
