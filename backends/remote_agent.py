@@ -111,6 +111,7 @@ METHODS = frozenset(
         "write_seed",
         "apply_filter",
         "snapshot_disk",
+        "set_link_up",
     }
 )
 _CHUNK = 1 << 20

@@ -202,6 +202,7 @@ class Lab:
         # A NIC hot-plugged into a server on another node: its network reaches there first.
         network.server_part.node_plumb = lambda server_id, node: plumb(self.nodes, server_id, node)
         network.l2_removers.append(lambda *net: unplumb(self.nodes, *net))
+        network.remote_link = self.nodes.set_link_up
         network.topology_contributors.append(
             lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
         )

@@ -26,6 +26,7 @@ class RemoteNodeAgent(NodeAgent, Protocol):
 
     def apply_filter(self, spec: dict[str, object]) -> None: ...  # security groups there
     def fetch_file(self, src: str, dest: str, sha256: str) -> None: ...  # node -> here
+    def set_link_up(self, name: str, up: bool) -> None: ...  # a port's tap there
 
 
 class NodeTransport(Protocol):

@@ -512,6 +512,11 @@ class NodeService:
         state_dir = str(self.ctx.state_dir)
         return {r.name: self.transport.agent(_spec(r), state_dir).apply_filter for r in rows}
 
+    def set_link_up(self, name: str, tap: str, up: bool) -> None:
+        """A port's tap on the node its server runs on, through the host agent there."""
+        agent = self.transport.agent(_spec(self._row(name)), str(self.ctx.state_dir))
+        agent.set_link_up(tap, up)
+
     def address(self, name: str) -> str:
         """Where other nodes reach this one (the migration stream goes there)."""
         return self._row(name).host

@@ -106,6 +106,12 @@ def test_a_server_on_a_node_gets_a_port_hot_plugged_and_a_snapshot_taken(pair: P
     assert port["status"] == "ACTIVE"
     assert mac in pair.nodes["node1"].node.virsh("dumpxml", f"labcloud-{server_id}").stdout
     assert "lcvx-" in pair.links("node1")  # the network reached node1 for the hot-plug
+    # Disabling the port takes its tap down on node1 (no carrier for the guest's NIC).
+    tap = str(port["binding:tap"])
+    control.labcloud("port", "set", "hp1-port", "--disable")
+    assert "state DOWN" in pair.nodes["node1"].node.run(["ip", "link", "show", tap]).stdout
+    control.labcloud("port", "set", "hp1-port", "--enable")
+    assert "state DOWN" not in pair.nodes["node1"].node.run(["ip", "link", "show", tap]).stdout
 
     # The snapshot pauses and resumes the guest on node1; the image is whole and usable.
     control.labcloud("server", "image", "create", "hp1", "--name", "hp1-snap")
