@@ -59,8 +59,10 @@ class LocalAgent:
         return answer
 
     # -- disks ----------------------------------------------------------------------
-    def image_info(self, path: str) -> dict[str, object]:
-        out = run(["qemu-img", "info", "--output=json", "--", path], f"inspect {path}")
+    def image_info(self, path: str, in_use: bool = False) -> dict[str, object]:
+        """`qemu-img info`; in_use (-U) reads the header of a disk a running guest holds."""
+        share = ["-U"] if in_use else []
+        out = run(["qemu-img", "info", *share, "--output=json", "--", path], f"inspect {path}")
         return dict(json.loads(out))
 
     def create_overlay(self, backing: str, backing_format: str, path: str, size: int) -> None:
@@ -114,6 +116,22 @@ class LocalAgent:
 
     def exists(self, path: str) -> bool:
         return Path(path).exists()
+
+    def digest_files(self, path: str) -> list[dict[str, object]]:
+        """The regular files directly in a directory: name, size and sha256 each (what a
+        copy to another node is checked against). A missing directory has none."""
+        found: list[dict[str, object]] = []
+        for name in self.list_dir(path):
+            full = Path(path) / name
+            if not full.is_file() or full.is_symlink():
+                continue
+            digest, size = hashlib.sha256(), 0
+            with open(full, "rb") as fh:
+                while chunk := fh.read(_COPY_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+            found.append({"name": name, "size": size, "sha256": digest.hexdigest()})
+        return found
 
     def tail(self, path: str, lines: int) -> str:
         try:

@@ -12,11 +12,9 @@ and renamed into place only when the sha256 matches (a cache: a present file is 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import io
 import json
-import os
 import threading
 import zipfile
 from collections.abc import Callable
@@ -88,13 +86,6 @@ os.replace(tmp, dest)
 print("ok")
 """
 
-# Runs on the node. argv: path (under the state_dir). Streams the file to stdout.
-SEND = """\
-import shutil, sys
-with open(sys.argv[1], "rb") as f:
-    shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
-"""
-
 # What a remote caller may run: the agent's plain-data methods (no progress callbacks).
 METHODS = frozenset(
     {
@@ -107,6 +98,7 @@ METHODS = frozenset(
         "remove_file",
         "list_dir",
         "exists",
+        "digest_files",
         "tail",
         "write_seed",
         "apply_filter",
@@ -217,29 +209,3 @@ class RemoteAgent:
                 f"node {self.session.target.name}: copy of {Path(src).name} failed: {err}"
             )
         return True
-
-    def fetch_file(self, src: str, dest: str, sha256: str) -> None:
-        """Bring a file of the node's here (a snapshot made there): streamed over its own
-        channel, hashed as it comes, and renamed into place only when the sha256 matches."""
-        if not src.startswith(self.state_dir.rstrip("/") + "/"):
-            raise BackendError(f"refusing to fetch {src}: it is outside the state directory")
-        channel = self.session.exec(["python3", "-c", SEND, src])
-        target = Path(dest)
-        partial = target.with_name(f".{target.name}.fetch")
-        digest = hashlib.sha256()
-        try:
-            with open(partial, "wb") as out:
-                while chunk := channel.recv(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            status = channel.recv_exit_status()
-            err = channel.recv_stderr(4096).decode(errors="replace").strip()
-            if status != 0 or digest.hexdigest() != sha256:
-                why = err or f"checksum {digest.hexdigest()}, expected {sha256}"
-                raise BackendError(f"node {self.session.target.name}: fetch of {src}: {why}")
-            os.replace(partial, target)
-        finally:
-            channel.close()
-            partial.unlink(missing_ok=True)

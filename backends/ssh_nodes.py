@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from labcloud.backends import node_l2, node_probe
@@ -106,16 +107,49 @@ class SshNodes:
         with self._lock:
             host = self._hosts.get(name)
             if host is None or host.session is not session:
-                host = self._hosts[name] = RemoteHost(name, session, str(node["libvirt_uri"]))
+                host = self._hosts[name] = self._make_host(node, session)
             return host
 
-    def migrate(self, src: object, dst: object, uuid: str, dest_address: str, live: bool) -> None:
-        """Move a domain between two nodes' hypervisors (as handed out by hypervisor())."""
+    def _make_host(self, node: dict[str, object], session: SshSession) -> RemoteHost:
+        return RemoteHost(str(node["name"]), session, str(node["libvirt_uri"]))
+
+    def migrate(
+        self,
+        src: object,
+        dst: object,
+        uuid: str,
+        dest_address: str,
+        live: bool,
+        copy_disks: list[str] | None = None,
+    ) -> None:
+        """Move a domain between two nodes' hypervisors (as handed out by hypervisor());
+        copy_disks: the targets whose storage the stream carries too (no shared storage)."""
         from labcloud.backends.libvirt_host import Host
         from labcloud.backends.libvirt_migrate import migrate
 
         assert isinstance(src, Host) and isinstance(dst, Host)
-        migrate(src, dst, uuid, dest_address, live)
+        migrate(src, dst, uuid, dest_address, live, copy_disks)
+
+    def copy_file(
+        self,
+        src: dict[str, object] | None,
+        dst: dict[str, object] | None,
+        path: str,
+        size: int,
+        sha256: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Copy a file to the same path on another node (None: this machine), verified."""
+        from labcloud.backends import file_relay
+
+        return file_relay.copy(
+            None if src is None else self._session(src),
+            None if dst is None else self._session(dst),
+            path,
+            size,
+            sha256,
+            progress,
+        )
 
     def forget(self, name: str) -> None:
         """Drop a node's connections (after remove or a trust change)."""

@@ -120,9 +120,16 @@ class Lab:
         )
 
     def _node_transport(self) -> NodeTransport:
-        from labcloud.backends.ssh_nodes import SshNodes
+        known_hosts = self.config.site.state_dir / "ssh" / "known_hosts"
+        if os.environ.get("LABCLOUD_NO_BROKER"):  # the broker itself, or a user's choice
+            from labcloud.backends.ssh_nodes import SshNodes
 
-        return SshNodes(self.config.site.state_dir / "ssh" / "known_hosts")
+            return SshNodes(known_hosts)
+        # Node states and probes come from the lab's long-lived broker (labcloud/broker.py).
+        from labcloud.backends.brokered_nodes import BrokeredNodes
+
+        sock = self.config.site.state_dir / "broker.sock"
+        return BrokeredNodes(known_hosts, sock, self.config.source)
 
     @staticmethod
     def _local_probe(request: dict[str, object]) -> dict[str, object]:
@@ -142,12 +149,17 @@ class Lab:
     def migration(self) -> MigrationService:
         migration = MigrationService(self.compute, self.nodes)
         migration.refilter = lambda moving: self.security_groups.apply(moving=moving)
-        migration.recover()  # a killed migration: the row follows the domain
+        # A killed migration: forward or back, by where its domain and disks are.
+        migration.recovered_at_start = migration.recover()
         return migration
 
     @cached_property
     def changes(self) -> ChangeFeed:
-        return ChangeFeed(self.ctx)
+        return ChangeFeed(self.ctx, self._remote_hypervisors)
+
+    def _remote_hypervisors(self) -> list[tuple[str, Hypervisor]]:
+        names = [str(spec["name"]) for spec, _state in self.nodes.watched()]
+        return [(name, self.nodes.hypervisor(name)) for name in names]
 
     @cached_property
     def identity(self) -> IdentityService:
@@ -164,6 +176,9 @@ class Lab:
     @cached_property
     def images(self) -> ImageService:
         images = ImageService(self.ctx)
+        images.fetch_from_node = lambda node, path, size, digest: self.nodes.copy_files(
+            node, "local", [{"path": path, "size": size, "sha256": digest}], lambda _m: None
+        )
         # An import or snapshot killed midway is rolled back: no row, no partial file.
         images.recover()
         return images
@@ -287,7 +302,20 @@ class Lab:
         # After the network's (bridges first): router namespaces and labcloud's nft tables.
         doctor.checks += [self.routers.doctor_check, self.security_groups.doctor_check]
         doctor.checks.append(self._recovered_network_operations)
+        doctor.checks.append(self._recovered_migrations)
         return doctor
+
+    def _recovered_migrations(self, repair: bool) -> list[Finding]:
+        """Interrupted migrations and evacuations, settled when migration first runs."""
+        return [
+            Finding(
+                "interrupted-operation",
+                r.server,
+                f"{r.operation} interrupted at step {r.step}: {r.outcome}",
+                True,
+            )
+            for r in self.migration.recovered_at_start
+        ]
 
     def _recovered_network_operations(self, repair: bool) -> list[Finding]:
         """What this process's start finished or rolled back, as compute's is reported."""

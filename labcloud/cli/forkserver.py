@@ -45,6 +45,7 @@ PRELOAD = (
     "sqlalchemy.dialects.sqlite.pysqlite",
     # paramiko and cryptography: ~0.5 s of imports for any command that reaches a node.
     "labcloud.backends.ssh_nodes",
+    "labcloud.backends.brokered_nodes",
 )
 
 

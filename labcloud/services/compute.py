@@ -668,8 +668,8 @@ class ComputeService:
         """Finish or roll back operations whose process died. Safe to run any time."""
         done: list[Recovery] = []
         for op in self.journal.interrupted():
-            if not op.kind.startswith("server."):
-                continue
+            if op.kind not in ("server.create", "server.delete"):
+                continue  # adopting another's op would drop the step its lock file holds
             with self.journal.adopt(op) as handle:
                 if handle is None:
                     continue

@@ -25,7 +25,6 @@ class RemoteNodeAgent(NodeAgent, Protocol):
     ) -> bool: ...
 
     def apply_filter(self, spec: dict[str, object]) -> None: ...  # security groups there
-    def fetch_file(self, src: str, dest: str, sha256: str) -> None: ...  # node -> here
     def set_link_up(self, name: str, up: bool) -> None: ...  # a port's tap there
 
 
@@ -40,8 +39,25 @@ class NodeTransport(Protocol):
     def ensure_l2(self, node: NodeSpec, specs: list[dict[str, object]]) -> None: ...
     def remove_l2(self, node: NodeSpec, specs: list[dict[str, object]]) -> None: ...
     def migrate(
-        self, src: Hypervisor, dst: Hypervisor, uuid: str, dest_address: str, live: bool
+        self,
+        src: Hypervisor,
+        dst: Hypervisor,
+        uuid: str,
+        dest_address: str,
+        live: bool,
+        copy_disks: list[str] | None = None,
     ) -> None: ...
+    # A file to the same path on another node (None: the control's own filesystem),
+    # sha256-verified where it lands. Returns the bytes copied.
+    def copy_file(
+        self,
+        src: NodeSpec | None,
+        dst: NodeSpec | None,
+        path: str,
+        size: int,
+        sha256: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int: ...
 
 
 # The local node's probe: the same code, run in-process.

@@ -337,9 +337,15 @@ class NodeService:
 
         with ThreadPoolExecutor(max_workers=min(16, len(rows))) as pool:
             results = list(pool.map(one, rows))
+        self.record(list(zip([r.name for r in rows], results, strict=True)))
+
+    def record(self, results: list[tuple[str, dict[str, object] | str]]) -> list[str]:
+        """Record what probes (or the broker's heartbeat) saw: facts, or why a node is
+        down. Returns the nodes whose state changed."""
+        changed: list[str] = []
         with self.ctx.store.write() as s:
-            for row, result in zip(rows, results, strict=True):
-                current = s.get(ComputeNode, row.name)
+            for name, result in results:
+                current = s.get(ComputeNode, name)
                 if current is None:
                     continue
                 was = current.state
@@ -349,8 +355,23 @@ class NodeService:
                     self._apply_facts(current, result)
                 current.checked_at = current.updated_at = utcnow()
                 if was != current.state:
+                    changed.append(name)
                     why = f": {current.state_reason}" if current.state == "down" else ""
-                    record_event(s, "node", row.name, row.name, f"{was} -> {current.state}{why}")
+                    record_event(s, "node", name, name, f"{was} -> {current.state}{why}")
+        return changed
+
+    def watched(self) -> list[tuple[NodeSpec, str]]:
+        """Every remote node's connection spec and recorded state (for the broker)."""
+        with self.ctx.store.read() as s:
+            rows = list(s.exec(select(ComputeNode).order_by(ComputeNode.name)))
+        return [(_spec(r), r.state) for r in rows]
+
+    def probe_request(self) -> dict[str, object]:
+        return self._probe_request()
+
+    def server_ids(self, name: str) -> list[str]:
+        with self.ctx.store.read() as s:
+            return list(s.exec(select(Server.id).where(Server.node == name)))
 
     def _apply_facts(self, row: ComputeNode, facts: dict[str, object]) -> None:
         row.vcpus = int(facts.get("vcpus", 0))  # type: ignore[call-overload]
@@ -516,6 +537,36 @@ class NodeService:
         """A port's tap on the node its server runs on, through the host agent there."""
         agent = self.transport.agent(_spec(self._row(name)), str(self.ctx.state_dir))
         agent.set_link_up(tap, up)
+
+    def storage(self, name: str) -> str:
+        """Where a node's instance files live: "shared" (the control's state_dir, seen by
+        every node that shares it) or the node's own name (its private disk)."""
+        if name == LOCAL or self._row(name).shared_storage:
+            return "shared"
+        return name
+
+    def copy_files(
+        self,
+        source: str,
+        dest: str,
+        files: list[dict[str, object]],
+        report: Callable[[str], None],
+    ) -> None:
+        """Copy files ({"path", "size", "sha256"}) from one node's storage to another's,
+        each verified where it lands; the control relays between two private disks."""
+
+        def spec(name: str) -> NodeSpec | None:
+            return None if self.storage(name) == "shared" else _spec(self._row(name))
+
+        src, dst = spec(source), spec(dest)
+        for f in files:
+            path, size = str(f["path"]), int(f["size"])  # type: ignore[call-overload]
+            what = Path(path).name
+
+            def progress(done: int, total: int, what: str = what) -> None:
+                report(f"copying {what} to {dest}: {done * 100 // max(total, 1)}%")
+
+            self.transport.copy_file(src, dst, path, size, str(f["sha256"]), progress)
 
     def address(self, name: str) -> str:
         """Where other nodes reach this one (the migration stream goes there)."""

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.node import Node, NodeCommandError, _read_pid, _signal_all
+from tests.harness.node import LIBVIRTD, Node, NodeCommandError, _read_pid, _signal_all
 
 MGMT_BRIDGE = "mgmt0"  # no "lc" prefix: labcloud's agents must not treat it as theirs
 SSHD = "/usr/sbin/sshd"
@@ -167,3 +167,9 @@ def private_storage(node: Node, path: Path) -> Path:
     private.mkdir(exist_ok=True)
     node.run(["mount", "--bind", str(private), str(path)])
     return private
+
+
+def restart_libvirtd(node: Node) -> None:
+    """Start the node's libvirtd again, as the holder did (after kill_libvirtd)."""
+    conf, pidfile = "/etc/libvirt/libvirtd.conf", "/run/libvirtd.pid"
+    node.run([LIBVIRTD, "--daemon", "--config", conf, "--pid-file", pidfile])

@@ -9,6 +9,7 @@ servers show UNKNOWN, operations on it fail fast and the other nodes keep workin
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from labcloud.errors import EXIT_CODES
+from labcloud.services.journal import FAULT_ENV
+from labcloud.services.netnames import dhcp_netns
 from tests.harness import Node, start_node
 from tests.harness.cluster import (
     SshNode,
@@ -29,6 +32,8 @@ from tests.harness.cluster import (
     restart_sshd,
     start_sshd,
 )
+from tests.harness.node import LABCLOUD_BIN
+from tests.integration.l3_helpers import http_get, server_ip
 
 # The control node runs labcloud and the network role; servers go to the compute nodes.
 CONTROL_LAB = (
@@ -189,11 +194,10 @@ def _on_node(cluster: Cluster, node: str, server: str) -> bool:
 def test_a_running_server_moves_live_and_keeps_its_console(cluster: Cluster) -> None:
     control = cluster.control
     assert _json(control, "server", "show", "web2")["node"] == "node2"  # type: ignore[index]
-    moved = _json(control, "server", "migrate", "web2", "--live")
-    # node2 is the source and node3 does not share the disks: node1 it is.
+    # node1 shares node2's instance storage: only the memory moves.
+    moved = _json(control, "server", "migrate", "web2", "--live", "--node", "node1")
     assert moved["node"] == "node1" and moved["status"] == "ACTIVE"  # type: ignore[index]
-    assert moved["placement"].startswith("live-migrated from node2: spread")  # type: ignore[index]
-    assert "node3: no shared instance storage" in moved["placement"]  # type: ignore[index]
+    assert moved["placement"].startswith("live-migrated from node2: pinned")  # type: ignore[index]
     assert _on_node(cluster, "node1", "web2") and not _on_node(cluster, "node2", "web2")
     # The same guest, not a new boot: one "ready" line, and the console keeps flowing
     # from node1 (a clean shutdown prints there).
@@ -259,7 +263,82 @@ def test_servers_on_two_nodes_share_a_vxlan_network_and_ping_each_other(
     fdb = cluster.nodes["node2"].node.run(["bridge", "fdb", "show"]).stdout
     for peer in ("10.99.0.1", "10.99.0.11", "10.99.0.13"):
         assert "00:00:00:00:00:00 dev lcvx" in fdb and f"dst {peer}" in fdb
-    control.labcloud("server", "delete", "beta")
+    # alpha and beta stay: the next stories move them.
+
+
+def _answers(control: Node, ip: str) -> str | None:
+    """What the guest's web server at ip says for /hostname, asked from the tenant
+    network's DHCP namespace on the control node (a few tries: ARP settles first)."""
+    netns = dhcp_netns(_json(control, "network", "show", "tenant")["id"])  # type: ignore[index]
+    for _ in range(10):
+        body = http_get(control, netns, ip)
+        if body:
+            return body
+    return None
+
+
+def _disk_sha(node: Node, path: Path) -> str:
+    return node.run(["sha256sum", str(path)]).stdout.split()[0]
+
+
+def test_a_running_server_takes_its_disk_to_a_node_without_shared_storage(
+    cluster: Cluster,
+) -> None:
+    control, node3 = cluster.control, cluster.nodes["node3"].node
+    alpha = _json(control, "server", "show", "alpha")
+    ip = server_ip(control, "alpha")
+    instance = control.state_dir / "instances" / alpha["id"]  # type: ignore[index]
+    assert alpha["node"] == "node2" and (instance / "disk").exists()  # type: ignore[index]
+    assert _answers(control, ip) == "alpha"
+
+    # node3 has its own disk: the root disk goes along in the migration stream.
+    moved = _json(control, "server", "migrate", "alpha", "--live", "--node", "node3")
+    assert moved["node"] == "node3" and moved["status"] == "ACTIVE"  # type: ignore[index]
+    assert moved["placement"].startswith(  # type: ignore[index]
+        "live-migrated with its disks from node2: pinned"
+    )
+    assert _on_node(cluster, "node3", "alpha") and not _on_node(cluster, "node2", "alpha")
+    # The files are on node3's own disk now, and gone from the storage it left.
+    assert "disk" in node3.run(["ls", str(instance)]).stdout
+    assert not instance.exists()
+    # The same guest: the same IP answers, and its console (carried along) shows one boot.
+    assert server_ip(control, "alpha") == ip
+    assert _answers(control, ip) == "alpha"
+    assert _ready_lines(control, "alpha") == 1
+    control.labcloud("server", "stop", "alpha")
+    control.labcloud("console", "log", "alpha", "--wait-for", "labcloud-tiny: shutdown")
+
+    # Cold, back to node2, killed once its disk has been copied: the next run of
+    # migration puts everything back on node3, whose copy was never touched.
+    on_node3 = _disk_sha(node3, instance / "disk")
+    killed = control.run(
+        [str(LABCLOUD_BIN), "server", "migrate", "alpha", "--node", "node2"],
+        check=False,
+        env={FAULT_ENV: "server.migrate:define"},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert _disk_sha(control, instance / "disk") == on_node3  # the copy had landed
+    doctor = _json(control, "doctor", "--repair")
+    assert {
+        "Kind": "interrupted-operation",
+        "Resource": "alpha",
+        "Detail": "server.migrate interrupted at step define: rolled back",
+        "Repaired": True,
+    } in doctor  # type: ignore[operator]
+    assert not instance.exists()
+    assert _json(control, "server", "show", "alpha")["node"] == "node3"  # type: ignore[index]
+    assert _disk_sha(node3, instance / "disk") == on_node3
+
+    # Again, not killed: the stopped disk is copied byte for byte, then node3's goes.
+    cold = _json(control, "server", "migrate", "alpha", "--node", "node2")
+    assert cold["node"] == "node2" and cold["status"] == "SHUTOFF"  # type: ignore[index]
+    assert cold["placement"].startswith("migrated with its disks from node3")  # type: ignore[index]
+    assert _on_node(cluster, "node2", "alpha") and not _on_node(cluster, "node3", "alpha")
+    assert _disk_sha(control, instance / "disk") == on_node3
+    assert node3.run(["ls", str(instance)], check=False).returncode != 0
+    control.labcloud("server", "start", "alpha")
+    _wait_ready_lines(control, "alpha", 2)  # its console log came back too
+    assert _answers(control, ip) == "alpha"
 
 
 def test_a_dead_node_is_marked_down_and_the_others_keep_working(cluster: Cluster) -> None:
@@ -304,9 +383,10 @@ def test_a_server_of_a_dead_node_is_evacuated_from_its_shared_disk(cluster: Clus
     # so nothing holds web1's disk any more.
     cluster.nodes["node1"].node.stop()
     assert _json(control, "server", "show", "web1")["status"] == "UNKNOWN"  # type: ignore[index]
-    evacuated = _json(control, "server", "evacuate", "web1")
+    # node2 shares node1's storage: web1 starts again from its own disk there.
+    evacuated = _json(control, "server", "evacuate", "web1", "--node", "node2")
     assert evacuated["node"] == "node2"  # type: ignore[index]
-    assert "node3: no shared instance storage" in evacuated["placement"]  # type: ignore[index]
+    assert evacuated["placement"].startswith("evacuated from node1: pinned")  # type: ignore[index]
     _wait_ready_lines(control, "web1", 2)  # booted again, from the same disk, on node2
     assert _on_node(cluster, "node2", "web1")
 
@@ -317,3 +397,27 @@ def test_a_server_of_a_dead_node_is_evacuated_from_its_shared_disk(cluster: Clus
     known_hosts = (control.state_dir / "ssh" / "known_hosts").read_text()
     assert "10.99.0.11" not in known_hosts and "10.99.0.12" in known_hosts
     control.labcloud("server", "delete", "web1")
+
+
+def test_a_server_of_a_dead_node_with_its_own_disk_is_rebuilt_from_its_image(
+    cluster: Cluster,
+) -> None:
+    control = cluster.control
+    (port,) = _json(control, "port", "list", "--server", "beta")  # type: ignore[misc]
+    ip = server_ip(control, "beta")
+    # node3 is gone, and its private disk with it: beta can only start afresh elsewhere.
+    cluster.nodes["node3"].node.stop()
+    assert _json(control, "server", "show", "beta")["status"] == "UNKNOWN"  # type: ignore[index]
+    evacuated = _json(control, "server", "evacuate", "beta")
+    assert evacuated["node"] == "node2"  # type: ignore[index]
+    assert evacuated["placement"].startswith(  # type: ignore[index]
+        "evacuated from node3, rebuilt from image tiny (no shared storage"
+    )
+    # A new boot from the image, on the same port: the same MAC gets the same IP.
+    control.labcloud(
+        "console", "log", "beta", "--timeout", "150", "--wait-for",
+        f"nic eth0 mac {port['MAC Address']} ip {ip}/24",
+    )  # fmt: skip
+    assert _on_node(cluster, "node2", "beta")
+    assert _answers(control, ip) == "beta"
+    control.labcloud("server", "delete", "beta")
