@@ -213,6 +213,19 @@ class LocalAgent:
 
         return image_store.export_file(src, dest, progress)
 
+    def set_link_up(self, name: str, up: bool) -> None:
+        """A labcloud tap up or down (a port's admin state); a tap that is gone is fine."""
+        if not (name.startswith("lc") and len(name) <= 15 and name.replace("-", "").isalnum()):
+            raise BackendError(f"refusing to touch interface {name!r}: not one of labcloud's")
+        if Path(f"/sys/class/net/{name}").exists():
+            run(["ip", "link", "set", "dev", name, "up" if up else "down"], f"set {name}")
+
+    def apply_filter(self, spec: dict[str, object]) -> None:
+        """This node's security group ruleset (backends/nftables.py), loaded atomically."""
+        from labcloud.backends import nftables
+
+        nftables.apply_filter(spec)
+
     def write_seed(self, path: str, files: dict[str, bytes]) -> None:
         from labcloud.backends import cloud_init_seed
 

@@ -4,7 +4,8 @@ flooding to every other VTEP (head-end replication), so guests there join the ne
 Standard library and iproute2 only (`ip`, `bridge`): it runs on the node with python3 over
 one SSH exec, as backends/node_probe.py does. It is the same plumbing as netlink.py's
 ensure_bridge/ensure_vxlan (pyroute2, on the local node), written with the tools every
-node has. It only touches "lc"-prefixed interfaces. Idempotent.
+node has. It only touches "lc"-prefixed interfaces. Idempotent, both ways: ensure makes
+what is missing, remove deletes what is there (a network deleted on the control node).
 """
 
 from __future__ import annotations
@@ -60,5 +61,16 @@ def ensure(spec: dict[str, object]) -> dict[str, object]:
     return {"bridge": bridge, "vxlan": vxlan, "peers": sorted(wanted)}
 
 
+def remove(spec: dict[str, object]) -> dict[str, object]:
+    """spec: bridge, vxlan. The VXLAN device goes first, then the bridge."""
+    gone = []
+    for name in (_ours(str(spec["vxlan"])), _ours(str(spec["bridge"]))):
+        if _exists(name):
+            _run("ip", "link", "del", "dev", name)
+            gone.append(name)
+    return {"removed": gone}
+
+
 if __name__ == "__main__":
-    json.dump([ensure(spec) for spec in json.loads(sys.argv[1])], sys.stdout)
+    action = {"ensure": ensure, "remove": remove}[sys.argv[1]]
+    json.dump([action(spec) for spec in json.loads(sys.argv[2])], sys.stdout)

@@ -1,7 +1,8 @@
 """The host agent on a remote node: the very same LocalAgent code, shipped over SSH.
 
 One exec channel per node runs python3 with a small bootstrap. It reads a zip of the
-agent's modules (host_agent and what it imports, plus pycdlib for cloud-init seeds) from
+agent's modules (host_agent and what it imports, nftables for security groups, plus
+pycdlib for cloud-init seeds) from
 stdin, imports them from that zip, then answers one JSON request per line. Nothing is
 installed on the node: it needs python3 and the system tools (qemu-img) only.
 
@@ -19,7 +20,14 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from labcloud.backends import cloud_init_seed, host_agent, kvm_probe
+from labcloud.backends import (
+    cloud_init_seed,
+    host_agent,
+    image_pipe,
+    image_store,
+    kvm_probe,
+    nftables,
+)
 from labcloud.backends.ssh_session import SshSession
 
 import labcloud
@@ -93,6 +101,9 @@ METHODS = frozenset(
         "digest_files",
         "tail",
         "write_seed",
+        "apply_filter",
+        "snapshot_disk",
+        "set_link_up",
     }
 )
 _CHUNK = 1 << 20
@@ -109,7 +120,8 @@ def bundle() -> bytes:
             z.write(errors.__file__, "labcloud/errors.py")
             backends = Path(host_agent.__file__).parent
             z.write(backends / "__init__.py", "labcloud/backends/__init__.py")
-            for module in (host_agent, kvm_probe, cloud_init_seed):
+            shipped = (host_agent, kvm_probe, cloud_init_seed, nftables, image_store, image_pipe)
+            for module in shipped:
                 z.write(str(module.__file__), f"labcloud/backends/{Path(module.__file__).name}")
             pycdlib = Path(str(importlib.import_module("pycdlib").__file__)).parent
             for f in sorted(pycdlib.rglob("*.py")):

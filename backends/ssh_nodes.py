@@ -80,8 +80,15 @@ class SshNodes:
 
     def ensure_l2(self, node: dict[str, object], specs: list[dict[str, object]]) -> None:
         """Tenant networks' bridges and VXLAN devices on the node (backends/node_l2.py)."""
+        self._l2(node, "ensure", specs)
+
+    def remove_l2(self, node: dict[str, object], specs: list[dict[str, object]]) -> None:
+        """A deleted network's bridge and VXLAN device off the node; absent ones are fine."""
+        self._l2(node, "remove", specs)
+
+    def _l2(self, node: dict[str, object], action: str, specs: list[dict[str, object]]) -> None:
         self._session(node).run(
-            ["python3", "-c", L2_SOURCE + "\n", json.dumps(specs)], timeout=PROBE_TIMEOUT
+            ["python3", "-c", L2_SOURCE + "\n", action, json.dumps(specs)], timeout=PROBE_TIMEOUT
         )
 
     def agent(self, node: dict[str, object], state_dir: str) -> RemoteAgent:

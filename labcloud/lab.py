@@ -32,6 +32,7 @@ from labcloud.services.keypairs import KeypairService
 from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
 from labcloud.services.node_interfaces import NodeTransport
+from labcloud.services.node_networks import plumb, unplumb
 from labcloud.services.nodes import NodeService
 from labcloud.services.placement import PlacementPart
 from labcloud.services.quotas import QuotaService
@@ -147,6 +148,7 @@ class Lab:
     @cached_property
     def migration(self) -> MigrationService:
         migration = MigrationService(self.compute, self.nodes)
+        migration.refilter = lambda moving: self.security_groups.apply(moving=moving)
         # A killed migration: forward or back, by where its domain and disks are.
         migration.recovered_at_start = migration.recover()
         return migration
@@ -174,6 +176,9 @@ class Lab:
     @cached_property
     def images(self) -> ImageService:
         images = ImageService(self.ctx)
+        images.fetch_from_node = lambda node, path, size, digest: self.nodes.copy_files(
+            node, "local", [{"path": path, "size": size, "sha256": digest}], lambda _m: None
+        )
         # An import or snapshot killed midway is rolled back: no row, no partial file.
         images.recover()
         return images
@@ -209,6 +214,10 @@ class Lab:
         network = NetworkService(self.ctx)
         # Security groups follow ports being plugged; routers and FIPs join the topology.
         network.port_listeners.append(self.security_groups)
+        # A NIC hot-plugged into a server on another node: its network reaches there first.
+        network.server_part.node_plumb = lambda server_id, node: plumb(self.nodes, server_id, node)
+        network.l2_removers.append(lambda *net: unplumb(self.nodes, *net))
+        network.remote_link = self.nodes.set_link_up
         network.topology_contributors.append(
             lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
         )
@@ -224,7 +233,10 @@ class Lab:
 
     @cached_property
     def security_groups(self) -> SecurityGroupService:
-        return SecurityGroupService(self.ctx, lambda: self.l3_agent)
+        groups = SecurityGroupService(self.ctx, lambda: self.l3_agent)
+        # Servers on other nodes are filtered there, by the same rules rendered the same way.
+        groups.node_filters = self.nodes.filter_loaders
+        return groups
 
     @cached_property
     def routers(self) -> RouterService:

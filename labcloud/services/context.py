@@ -13,7 +13,7 @@ from sqlalchemy import true
 from sqlmodel import Session, SQLModel, or_, select
 
 from labcloud.config import LabConfig
-from labcloud.db.models import Event, Project
+from labcloud.db.models import Event, Project, Server
 from labcloud.db.store import Store
 from labcloud.errors import NotFound
 from labcloud.names import is_uuid
@@ -63,6 +63,12 @@ class ServiceContext:
         if node == "local" or self.node_hypervisor is None:
             return self.hypervisor
         return self.node_hypervisor(node)
+
+    def server_hypervisor(self, server_id: str) -> Hypervisor:
+        """The libvirt of the node this server lives on (local for a server that is gone)."""
+        with self.store.read() as s:
+            row = s.get(Server, server_id)
+        return self.hypervisor_for(row.node if row is not None else "local")
 
     def agent_for(self, node: str) -> NodeAgent:
         """The host agent for a server's files: local, or on a node that lacks state_dir."""

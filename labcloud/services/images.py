@@ -43,6 +43,9 @@ class ImageService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
+        # (node, path, size, sha256): bring a file made on a node without shared storage
+        # (a snapshot) into this node's state_dir, verified (lab.py wires the nodes' copy).
+        self.fetch_from_node: Callable[[str, str, int, str], None] | None = None
 
     @property
     def store_dir(self) -> Path:
@@ -414,6 +417,10 @@ class ImageService:
         if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
             raise Conflict(f"cannot snapshot server {server.name} while it is {server.status}")
         disk, disk_format = _root_disk(compute, server)
+        # A node without shared storage holds the disk itself: the copy is made there by
+        # the node's host agent, then fetched into the store here (checksum verified).
+        on_node = server.node != "local" and not self.ctx.agent.exists(disk)
+        disk_agent = self.ctx.agent_for(server.node) if on_node else self.ctx.agent
         with self.ctx.store.read() as s:
             base = s.get(Image, server.image_id) if server.image_id else None
         base_props = json.loads(base.properties or "{}") if base else {}
@@ -442,7 +449,7 @@ class ImageService:
             min_ram=base.min_ram if base else 0,
             properties=json.dumps(props, sort_keys=True),
         )
-        hv = self.ctx.hypervisor
+        hv = self.ctx.hypervisor_for(server.node)
 
         claimed: list[bool] = []
 
@@ -460,13 +467,20 @@ class ImageService:
                 op.step("copy")  # recovery resumes a guest paused here
                 hv.pause(server.id)
             try:
-                digest, size = self.ctx.agent.snapshot_disk(
-                    disk, str(self.store_dir), tmp, progress, disk_format
+                digest, size = disk_agent.snapshot_disk(
+                    disk, str(self.store_dir), tmp, None if on_node else progress, disk_format
                 )
             finally:
                 if pause:
                     hv.unpause(server.id)
                     op.step("check")
+            if on_node:
+                there = str(self.store_dir / tmp)
+                assert self.fetch_from_node is not None, "lab.py wires it with the nodes"
+                try:
+                    self.fetch_from_node(server.node, there, size, digest)
+                finally:
+                    disk_agent.remove_file(there)
             facts = self.ctx.agent.inspect_image(str(self.store_dir / tmp))
             found = image_formats.detect(facts, f"the snapshot of {server.name}")
             image.virtual_size = found.virtual_size
@@ -494,9 +508,10 @@ class ImageService:
     def _release_server(self, server_id: str, resume: bool) -> None:
         """Clear a snapshot's busy mark; after a crash mid-copy, resume the paused guest."""
         if resume:
-            state = self.ctx.hypervisor.state(server_id)
+            hv = self.ctx.server_hypervisor(server_id)
+            state = hv.state(server_id)
             if state is not None and state.state == "paused":
-                self.ctx.hypervisor.unpause(server_id)
+                hv.unpause(server_id)
         with self.ctx.store.write() as s:
             row = s.get(Server, server_id)
             if row is not None and row.task_state == "image_snapshot":

@@ -14,6 +14,7 @@ The destination comes from the scheduler (or --node); the source is filtered out
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from sqlmodel import Session
@@ -39,6 +40,13 @@ class MigrationService:
         self.ctx = compute.ctx
         self.files = InstanceFiles(compute, nodes)
         self.recovered_at_start: list[Recovery] = []
+        # Reload the security groups: {server: destination} before a move (its ports are
+        # filtered on both nodes meanwhile), {} once it is done (lab.py wires it).
+        self.refilter: Callable[[dict[str, str]], None] | None = None
+
+    def _refilter(self, moving: dict[str, str]) -> None:
+        if self.refilter is not None:
+            self.refilter(moving)
 
     @admin_only
     def migrate(self, ref: str, node: str | None = None, live: bool = False) -> Server:
@@ -123,6 +131,7 @@ class MigrationService:
                         f"storage: its disk was lost with the node): {reason}"
                     )
                 self._set_node(server.id, dest, why, None)
+                self._refilter({})
                 self.compute.redefine(server.id)
                 op.step("start", reached="start")
                 self.compute._start_domain(server.id, dest)
@@ -206,6 +215,7 @@ class MigrationService:
             try:
                 op.step("plumb", reached="plumb")
                 plumb(self.nodes, server.id, dest)
+                self._refilter({server.id: dest})
                 if copying:
                     op.step("prepare", reached="prepare")
                     # The seed ISO and console log ahead (the log goes on growing there);
@@ -229,6 +239,7 @@ class MigrationService:
                     op.step("cleanup", reached="cleanup")
                     self._drop_copy(server.id, source if where == dest else dest)
                 self._set_node(server.id, where, reason if where == dest else None, op)
+                self._refilter({})
 
     def _copy_cold(self, server: Server, dest: str, reason: str, start: bool) -> None:
         """A stopped server's files to a node with other storage: copied and verified,

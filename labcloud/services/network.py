@@ -60,6 +60,10 @@ class NetworkService:
         self.ctx = ctx
         self.port_listeners: list[PortListener] = []
         self.topology_contributors: list[TopologyContributor] = []
+        # (network_id, type, bridge) of a deleted network: its devices on other nodes go too.
+        self.l2_removers: list[Callable[[str, str, str], None]] = []
+        # (node, tap, up): a port's tap on another node (lab.py wires the node's agent).
+        self.remote_link: Callable[[str, str, bool], None] | None = None
         # Creates and deletes are journalled like compute's (network_recovery.py).
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[tuple[str, str, str]] = []
@@ -397,6 +401,8 @@ class NetworkService:
         elif kind == "vlan":
             agent.remove_link(netnames.vlan(network_id))
         agent.remove_bridge(bridge)
+        for remove in self.l2_removers:
+            remove(network_id, kind, bridge)
         op.step("finish")
         with self.ctx.store.write() as s:
             op.finish(s)
@@ -927,7 +933,13 @@ class NetworkService:
         """A port's admin state on its tap: a disabled port's tap is down, so the guest's
         NIC has no carrier and the bridge forwards nothing to or from it."""
         if port.tap and port.device_owner == COMPUTE_OWNER and port.device_id:
-            self.ctx.net.set_link_up(port.tap, port.admin_state_up)
+            with self.ctx.store.read() as s:
+                server = s.get(Server, port.device_id)
+            node = server.node if server is not None else "local"
+            if node != "local" and self.remote_link is not None:
+                self.remote_link(node, port.tap, port.admin_state_up)
+            else:
+                self.ctx.net.set_link_up(port.tap, port.admin_state_up)
 
     @staticmethod
     def _drop_port(s: Session, port: Port) -> None:

@@ -6,6 +6,7 @@ user made, which is only unbound when the server goes (as in Nova); --nic takes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
@@ -38,6 +39,9 @@ class NetworkPart:
     def __init__(self, service: NetworkService) -> None:
         self.service = service
         self.ctx = service.ctx
+        # (server_id, node): make the server's networks reach its node before a NIC is
+        # hot-plugged there (lab.py wires node_networks.plumb); None on one machine.
+        self.node_plumb: Callable[[str, str], None] | None = None
 
     # -- ServerPart -----------------------------------------------------------------
     def _wanted(self, request: CreateRequest) -> list[tuple[str, str, dict[str, str]]]:
@@ -201,9 +205,12 @@ class NetworkPart:
 
     def _plug(self, server: Server, port: Port) -> None:
         self.service.ensure_network(port.network_id)
+        if self.node_plumb is not None:
+            self.node_plumb(server.id, server.node)
         xml = self._xml(port)
-        if self.ctx.hypervisor.exists(server.id):
-            self.ctx.hypervisor.attach_device(server.id, xml)
+        hv = self.ctx.hypervisor_for(server.node)
+        if hv.exists(server.id):
+            hv.attach_device(server.id, xml)
             if not port.admin_state_up:
                 self.service.apply_port_state(port)
         self._mark([port], "ACTIVE")
@@ -218,8 +225,9 @@ class NetworkPart:
             port = self.service.find_port(s, port_ref)
         if port.device_id != server.id or port.device_owner != COMPUTE_OWNER:
             raise Conflict(f"port {port.name} is not plugged into server {server.name}")
-        if self.ctx.hypervisor.exists(server.id):
-            self.ctx.hypervisor.detach_device(server.id, self._xml(port), DETACH_TIMEOUT)
+        hv = self.ctx.hypervisor_for(server.node)
+        if hv.exists(server.id):
+            hv.detach_device(server.id, self._xml(port), DETACH_TIMEOUT)
         for listener in self.service.port_listeners:
             listener.port_unplugged(port.id)
         with self.ctx.store.write() as s:

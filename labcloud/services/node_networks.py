@@ -6,13 +6,15 @@ network (and its DHCP and routers on the control/network node) spans the nodes.
 from __future__ import annotations
 
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import select
 
 from labcloud.db.network_models import Network, Port
 from labcloud.db.node_models import ComputeNode
-from labcloud.errors import UsageError
+from labcloud.errors import LabError, UsageError
 from labcloud.services import netnames
+from labcloud.services.context import record_event
 from labcloud.services.network import COMPUTE_OWNER
 from labcloud.services.nodes import LOCAL, NodeService, _spec
 
@@ -60,6 +62,33 @@ def plumb(nodes: NodeService, server_id: str, node: str) -> None:
             }
         )
     nodes.transport.ensure_l2(_spec(row), specs)
+
+
+def unplumb(nodes: NodeService, network_id: str, kind: str, bridge: str) -> None:
+    """A deleted network's bridge and VXLAN device off every node (removal is idempotent,
+    so nodes that never had them answer at once). A node that does not answer keeps them;
+    the event says so, and the delete itself goes on."""
+    if kind != "vxlan":
+        return  # only VXLAN networks reach other nodes
+    with nodes.ctx.store.read() as s:
+        rows = list(s.exec(select(ComputeNode)))
+    if not rows:
+        return
+    spec = [{"bridge": bridge, "vxlan": netnames.vxlan(network_id)}]
+
+    def one(row: ComputeNode) -> str | None:
+        try:
+            nodes.transport.remove_l2(_spec(row), spec)
+        except LabError as exc:
+            return exc.message
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(rows))) as pool:
+        failed = [(r, why) for r, why in zip(rows, pool.map(one, rows), strict=True) if why]
+    if failed:
+        with nodes.ctx.store.write() as s:
+            for row, why in failed:
+                record_event(s, "node", row.name, row.name, f"{bridge} left in place: {why}"[:200])
 
 
 def _check_ip(row: ComputeNode) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, or_, select
 
 from labcloud.config import NODE_ROLES, NodeConfig
 from labcloud.db.models import Server, utcnow
@@ -513,6 +513,30 @@ class NodeService:
             if agent.copy_file(path, path, digest, progress):
                 with self.ctx.store.write() as s:
                     record_event(s, "node", name, name, f"image {digest[:12]} copied, verified")
+
+    def filter_loaders(
+        self, moving: dict[str, str] | None = None
+    ) -> dict[str, Callable[[dict[str, object]], None]]:
+        """Where security group rules are loaded besides the local node: every node that is
+        up and holds servers, through the host agent running on it (shared storage or not).
+        A node whose last server just went still gets its (now empty) ruleset."""
+        with self.ctx.store.read() as s:
+            used = select(Server.node).distinct()
+            query = select(ComputeNode).where(
+                ComputeNode.state == "up",
+                or_(
+                    ComputeNode.name.in_(used),  # type: ignore[attr-defined]
+                    ComputeNode.name.in_(list((moving or {}).values())),  # type: ignore[attr-defined]
+                ),
+            )
+            rows = list(s.exec(query))
+        state_dir = str(self.ctx.state_dir)
+        return {r.name: self.transport.agent(_spec(r), state_dir).apply_filter for r in rows}
+
+    def set_link_up(self, name: str, tap: str, up: bool) -> None:
+        """A port's tap on the node its server runs on, through the host agent there."""
+        agent = self.transport.agent(_spec(self._row(name)), str(self.ctx.state_dir))
+        agent.set_link_up(tap, up)
 
     def storage(self, name: str) -> str:
         """Where a node's instance files live: "shared" (the control's state_dir, seen by

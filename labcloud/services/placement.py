@@ -17,10 +17,11 @@ from labcloud.services.nodes import LOCAL, NodeService
 from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
 from labcloud.services.server_parts import CreateRequest, Devices
 
-# Fields only the local node can serve: volumes are not exported to other nodes yet, and
-# NICs reach them over VXLAN only when [networks] local_ip says where the tunnels end.
+# Volumes live on the storage node (local): a node reaches their files only when it shares
+# local's storage. NICs reach other nodes over VXLAN only when [networks] local_ip says where
+# the tunnels end.
 VOLUMES = ("volumes", "boot_volume", "boot_volume_size")
-LOCAL_ONLY = ("networks", "ports", "nics", *VOLUMES)
+NICS = ("networks", "ports", "nics")
 
 
 class PlacementPart:
@@ -35,12 +36,19 @@ class PlacementPart:
             self.nodes.ctx.access.require_admin("server create --node")
         if not self.nodes.has_remote():
             return  # one machine: today's path, nothing to probe
-        candidates = self.nodes.candidates()
-        local_only = LOCAL_ONLY if self.nodes.ctx.config.networks.local_ip is None else VOLUMES
-        needs_local = [f for f in local_only if f in request.requested()]
-        if needs_local:
-            why = "--" + needs_local[0].replace("_", "-") + " needs the local node for now"
-            candidates = [c if c.name == LOCAL else _refuse(c, why) for c in candidates]
+        views = self.nodes.list(refresh=True)
+        candidates = [v.candidate() for v in views]
+        requested = request.requested()
+        if self.nodes.ctx.config.networks.local_ip is None:
+            nics = [f for f in NICS if f in requested]
+            if nics:
+                why = "--" + nics[0].replace("_", "-") + " needs the local node for now"
+                candidates = [c if c.name == LOCAL else _refuse(c, why) for c in candidates]
+        vols = [f for f in VOLUMES if f in requested]
+        if vols:
+            why = "--" + vols[0].replace("_", "-") + " needs storage shared with node local"
+            shared = {v.name for v in views if v.shared_storage}
+            candidates = [c if c.name in shared else _refuse(c, why) for c in candidates]
         self._probed[server.id] = candidates
         self._choose(s, request, server, candidates, dry_run=True)
 

@@ -12,6 +12,7 @@ import fcntl
 import ipaddress
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, select
 from labcloud.db.l3_models import PortSecurityGroup, SecurityGroup, SecurityGroupRule
 from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port
-from labcloud.errors import Conflict, NotFound, UsageError
+from labcloud.errors import BackendError, Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
@@ -79,6 +80,25 @@ def parse_remote_ip(text: str) -> str:
     return str(net)
 
 
+NodeFilters = Callable[[dict[str, str] | None], dict[str, Callable[[dict[str, object]], None]]]
+
+
+def _apply_remote(
+    loaders: dict[str, Callable[[dict[str, object]], None]], specs: dict[str, dict[str, object]]
+) -> None:
+    """Load each node's ruleset, all nodes at once. A node with filtered ports that cannot
+    load its rules is an error (its guests would be filtered by stale rules); a node with
+    none has nothing to protect, and its failure is left to the node's own state."""
+    with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
+        futures = {n: pool.submit(loaders[n], spec) for n, spec in specs.items()}
+    for node, future in futures.items():
+        exc = future.exception()
+        if exc is not None and specs[node]["ports"]:
+            if isinstance(exc, LabError):
+                raise exc
+            raise BackendError(f"node {node}: cannot load the security group rules: {exc}")
+
+
 def _is_compute(port: Port) -> bool:
     """Ports a server (or whatever a user plugged into an unbound port) sends through."""
     return port.device_owner == "" or port.device_owner.startswith("compute:")
@@ -90,6 +110,10 @@ class SecurityGroupService:
     def __init__(self, ctx: ServiceContext, l3: Callable[[], L3Agent]) -> None:
         self.ctx = ctx
         self._l3 = l3
+        # The filters of the other nodes that are up (and a migrating server's destination):
+        # node -> load a ruleset there, through the host agent on that node (lab.py wires
+        # it); None on one machine.
+        self.node_filters: NodeFilters | None = None
 
     @property
     def l3(self) -> L3Agent:
@@ -362,12 +386,27 @@ class SecurityGroupService:
         return list(s.exec(select(Port).where(Port.device_id == server_id)))
 
     # -- the ruleset ----------------------------------------------------------------
-    def spec(self, s: Session, exclude_device: str | None = None) -> dict[str, object]:
-        """The whole node's filter as plain data for the L3 agent."""
+    def spec(
+        self,
+        s: Session,
+        exclude_device: str | None = None,
+        node: str = "local",
+        moving: dict[str, str] | None = None,
+    ) -> dict[str, object]:
+        """One node's whole filter as plain data for the L3 agent: the ports of the servers
+        on that node (unbound ports are plugged on the control node, so they are local's).
+        Remote groups' members span every node: a rule admits a member wherever it runs.
+        `moving` (server -> its destination): filtered on both nodes while it migrates."""
+        moving = moving or {}
+        placed = dict(s.exec(select(Server.id, Server.node)).all())
         ports = [
             p
             for p in s.exec(select(Port).where(col(Port.port_security_enabled).is_(True)))
             if _is_compute(p) and p.tap and p.device_id != exclude_device
+        ]
+        live = {p.id for p in ports}
+        ports = [
+            p for p in ports if node in (placed.get(p.device_id, "local"), moving.get(p.device_id))
         ]
         ips: dict[str, list[str]] = {}
         for alloc in s.exec(select(IPAllocation)):
@@ -375,7 +414,6 @@ class SecurityGroupService:
                 ips.setdefault(alloc.port_id, []).append(alloc.ip_address)
         bindings: dict[str, list[str]] = {}
         members: dict[str, list[str]] = {}
-        live = {p.id for p in ports}
         for b in s.exec(select(PortSecurityGroup)):
             bindings.setdefault(b.port_id, []).append(b.security_group_id)
             if b.port_id in live:
@@ -406,16 +444,22 @@ class SecurityGroupService:
             "bridges": sorted({bridges[p.network_id] for p in ports if p.network_id in bridges}),
         }
 
-    def apply(self, exclude_device: str | None = None) -> None:
-        """Render the node's whole filter from the store and load it. One process at a time
+    def apply(
+        self, exclude_device: str | None = None, moving: dict[str, str] | None = None
+    ) -> None:
+        """Render each node's whole filter from the store and load it. One process at a time
         reads and loads, so a slower process never loads an older snapshot over a newer."""
         locks = self.ctx.state_dir / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         with open(locks / "security-groups.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            loaders = self.node_filters(moving) if self.node_filters is not None else {}
             with self.ctx.store.read() as s:
-                spec = self.spec(s, exclude_device)
+                spec = self.spec(s, exclude_device, "local", moving)
+                remote = {n: self.spec(s, exclude_device, n, moving) for n in loaders}
             self.l3.apply_filter(spec)
+            if remote:
+                _apply_remote(loaders, remote)
 
     def doctor_check(self, repair: bool) -> list[Finding]:
         """labcloud's nft tables gone (e.g. `nft flush ruleset`): reload them from the store."""

@@ -56,6 +56,7 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
         _check_available(svc, vol, server)
         _check_server(server, "attach")
         chosen = choose_device(used_devices(s, server.id), device)
+    _check_reachable(svc, vol, server)
 
     def allocate(s: Session) -> None:
         row = s.get(Volume, vol.id)
@@ -74,7 +75,7 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
             xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
             try:
                 op.step("attach")
-                svc.ctx.hypervisor.attach_device(server.id, xml)
+                svc.ctx.hypervisor_for(server.node).attach_device(server.id, xml)
                 op.step("finish")
             except BaseException as exc:
                 settle(svc, op, vol.id, attached=False, note=f"attach failed: {exc}")
@@ -93,6 +94,27 @@ def _check_available(svc: VolumeService, vol: Volume, server: Server) -> None:
         )
     if vol.status != "available":
         raise Conflict(f"volume {vol.name} is {vol.status}, not available")
+
+
+def _check_reachable(svc: VolumeService, vol: Volume, server: Server) -> None:
+    """Volumes live on the storage node (this one). A server on another node attaches the
+    volume's file directly when that node shares this node's storage (the file is there at
+    the same path); anything else cannot reach it, and nothing is changed."""
+    if server.node == "local":
+        return
+    backend = svc.backend(vol.volume_type)
+    where = f"volume {vol.name} is on the storage node local; server {server.name} runs on"
+    if backend.kind != "file":
+        raise Conflict(
+            f"{where} node {server.node}, which cannot reach {backend.kind} volumes",
+            "use a file volume type on shared storage, or run the server on node local",
+        )
+    if not svc.ctx.agent_for(server.node).exists(str(backend.disk_spec(vol.location)["path"])):
+        raise Conflict(
+            f"{where} node {server.node}, which does not share its storage",
+            f"attach it to a server on node local, or on a node whose `labcloud node show` "
+            f"says shared_storage True ({server.node}'s says False)",
+        )
 
 
 def detach(svc: VolumeService, server_ref: str, volume_ref: str, timeout: float) -> Volume:
@@ -145,7 +167,7 @@ def _check_detachable(vol: Volume, server: Server) -> None:
 def unplug(svc: VolumeService, server_id: str, xml: str, timeout: float) -> None:
     """Detach from the domain; a domain that is gone has nothing to release."""
     with contextlib.suppress(NotFound):
-        svc.ctx.hypervisor.detach_device(server_id, xml, timeout)
+        svc.ctx.server_hypervisor(server_id).detach_device(server_id, xml, timeout)
 
 
 def settle(

@@ -83,6 +83,8 @@ class VolumePart:
 
     def allocate(self, s: Session, request: CreateRequest, server: Server) -> None:
         now = utcnow()
+        if server.node != "local":
+            self._check_remote(s, request, server)
         if request.boot_volume_size is not None:
             image = s.get(Image, server.image_id)
             assert image is not None
@@ -123,6 +125,21 @@ class VolumePart:
             vol.delete_on_termination = False
             vol.attached_at = vol.updated_at = now
             record_event(s, "volume", vol.id, vol.name, f"attach to {server.name} as {vol.device}")
+
+    def _check_remote(self, s: Session, request: CreateRequest, server: Server) -> None:
+        """Another node reaches only file volumes (through storage shared with node local,
+        which the scheduler checked); an LVM volume's device is on node local only."""
+        types = [v.volume_type for v in self._existing(s, request)]
+        if request.boot_volume_size is not None:
+            types.append(self.svc.backend().name)
+        for name in types:
+            backend = self.svc.backend(name)
+            if backend.kind != "file":
+                raise Conflict(
+                    f"server {server.name} goes to node {server.node}, which cannot reach "
+                    f"{backend.kind} volumes (volume type {name}) on node local",
+                    "use a file volume type, or --node local",
+                )
 
     def provision(self, server: Server, request: CreateRequest) -> None:
         with self.svc.ctx.store.read() as s:

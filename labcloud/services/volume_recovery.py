@@ -70,7 +70,7 @@ def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: 
         return f"size {size} GB"
     xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
     server_id = d["server_id"]
-    hv = svc.ctx.hypervisor
+    hv = svc.ctx.server_hypervisor(server_id)
     present = hv.exists(server_id) and hv.device_present(server_id, xml)
     if kind == "volume.attach":
         settle(

@@ -390,7 +390,7 @@ class VolumeService:
         backend = self.backend(vol.volume_type)
         live = False
         if vol.server_id:
-            state = self.ctx.hypervisor.state(vol.server_id)
+            state = self.ctx.server_hypervisor(vol.server_id).state(vol.server_id)
             live = state is not None and state.state in ("running", "paused")
             if live and not backend.live_extend:
                 raise Conflict(
@@ -426,7 +426,9 @@ class VolumeService:
                     backend.extend(vol.location, size)
                 if live:
                     assert vol.server_id and vol.device
-                    self.ctx.hypervisor.block_resize(vol.server_id, vol.device, size)
+                    self.ctx.server_hypervisor(vol.server_id).block_resize(
+                        vol.server_id, vol.device, size
+                    )
                 op.step("finish")
                 result = self._settle_extend(op, vol.id, vol.status, new_size, "extended")
             except BaseException as exc:

@@ -285,6 +285,12 @@ def test_a_running_server_takes_its_disk_to_a_node_without_shared_storage(
     cluster: Cluster,
 ) -> None:
     control, node3 = cluster.control, cluster.nodes["node3"].node
+    # Guests on the nodes are filtered there as on the control node: the default group
+    # admits its members only, so let the tenant network (its DHCP namespace) reach :80.
+    control.labcloud(
+        "security", "group", "rule", "create", "default", "--protocol", "tcp",
+        "--dst-port", "80", "--remote-ip", "10.30.0.0/24",
+    )  # fmt: skip
     alpha = _json(control, "server", "show", "alpha")
     ip = server_ip(control, "alpha")
     instance = control.state_dir / "instances" / alpha["id"]  # type: ignore[index]
