@@ -656,7 +656,7 @@ class ComputeService:
                 if wanted is None:
                     continue
                 status, power, fault = wanted
-                note = event or "changed outside labcloud"
+                note = event or _drift_cause(row, down)
                 record_event(s, "server", row.id, row.name, f"{row.status} -> {status} ({note})")
                 row.status, row.power_state, row.fault = status, power, fault
                 row.updated_at = utcnow()
@@ -695,6 +695,15 @@ class ComputeService:
                     continue
                 done.append(Recovery(op.kind, name, op.step, outcome))
         return done
+
+
+def _drift_cause(row: Server, down: dict[str, str] | None) -> str:
+    """Why a row drifted, in the same words whichever process notices it first."""
+    if down and row.node in down:
+        return f"node {row.node} down"
+    if row.status == "UNKNOWN":  # its node answers again
+        return f"node {row.node} up"
+    return "changed outside labcloud"
 
 
 def _drift(
