@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from labcloud.backends.libvirt_host import DomainState
 from labcloud.backends.ssh_libvirt import RemoteHost
 from labcloud.backends.ssh_nodes import SshNodes
 from labcloud.backends.ssh_session import SshSession
+
+from labcloud.detached import spawn_module
 
 DISABLE_ENV = "LABCLOUD_NO_BROKER"
 BROKER_MODULE = "labcloud.broker"
@@ -102,22 +103,4 @@ def spawn_broker(lab_file: Path) -> None:
     broker already serves this lab."""
     if os.environ.get(DISABLE_ENV):
         return
-    try:
-        pid = os.fork()
-    except OSError:
-        return
-    if pid:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        return
-    try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.closerange(3, 1 << 16)
-        os.execv(sys.executable, [sys.executable, "-m", BROKER_MODULE, str(lab_file)])
-    finally:
-        os._exit(1)
+    spawn_module(BROKER_MODULE, str(lab_file))

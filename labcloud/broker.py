@@ -17,7 +17,6 @@ Run as `python -m labcloud.broker LAB_FILE`.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import sys
@@ -26,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labcloud.detached import source_stamp, stale
 from labcloud.errors import LabError
 from labcloud.lab import Lab
 
@@ -49,7 +49,7 @@ class Broker:
         self._hosts: dict[str, object] = {}  # node -> the Host our event listener is on
         self._facts_at: dict[str, float] = {}
         self._pending: dict[str, float] = {}  # server id -> when its event came
-        self._stamp = _source_stamp()
+        self._stamp = source_stamp()
         self.stopping = False
 
     # -- requests from commands -------------------------------------------------------
@@ -98,7 +98,7 @@ class Broker:
                 idle_since = now
             elif now - idle_since > IDLE_EXIT:
                 self.stopping = True
-            if _stale(self._stamp) or not self.state_dir.is_dir():
+            if stale(self._stamp) or not self.state_dir.is_dir():
                 self.stopping = True  # a new checkout: the next command starts a new broker
             self._settle_events()
             time.sleep(0.5)
@@ -174,26 +174,6 @@ class Broker:
                 self.lab.compute.sync(due)
             except LabError as exc:
                 _log(f"syncing after events: {exc.one_line()}")
-
-
-def _source_stamp() -> dict[str, int]:
-    stamp: dict[str, int] = {}
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if file and (name == "labcloud" or name.startswith("labcloud.")):
-            with contextlib.suppress(OSError):
-                stamp[file] = os.stat(file).st_mtime_ns
-    return stamp
-
-
-def _stale(stamp: dict[str, int]) -> bool:
-    for path, mtime in stamp.items():
-        try:
-            if os.stat(path).st_mtime_ns != mtime:
-                return True
-        except OSError:
-            return True
-    return False
 
 
 def _log(message: str) -> None:

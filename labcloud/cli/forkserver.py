@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from labcloud.cli import forkserver_protocol as proto
+from labcloud.detached import source_stamp, stale
 
 # Imported once here so every forked command finds them ready: what `server create`,
 # `list` and `delete` load, down to SQLAlchemy's SQLite dialect.
@@ -62,31 +63,6 @@ def _preload() -> None:
         importlib.import_module("labcloud.warmup").warm()
 
 
-def _source_stamp() -> dict[str, int]:
-    """mtimes of every labcloud module and its directory: an edit or a new file shows."""
-    stamp: dict[str, int] = {}
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if not file or not (name == "labcloud" or name.startswith("labcloud.")):
-            continue
-        for path in (file, os.path.dirname(file)):
-            try:
-                stamp[path] = os.stat(path).st_mtime_ns
-            except OSError:
-                stamp[path] = -1
-    return stamp
-
-
-def _stale(stamp: dict[str, int]) -> bool:
-    for path, mtime in stamp.items():
-        try:
-            if os.stat(path).st_mtime_ns != mtime:
-                return True
-        except OSError:
-            return True
-    return False
-
-
 class Server:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -105,7 +81,7 @@ class Server:
         _preload()
         if threading.active_count() != 1:
             return  # forking with other threads alive is unsafe: let callers run cold
-        self.stamp = _source_stamp()
+        self.stamp = source_stamp()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -170,7 +146,7 @@ class Server:
                 os.close(fd)
             conn.close()
             return True
-        if _stale(self.stamp):
+        if stale(self.stamp):
             for fd in fds:
                 os.close(fd)
             with contextlib.suppress(OSError):

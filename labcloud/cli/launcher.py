@@ -17,6 +17,7 @@ import socket
 import sys
 
 from labcloud.cli import forkserver_protocol as proto
+from labcloud.detached import spawn_module
 
 INTERACTIVE = (("tui",), ("server", "ssh"), ("console", "connect"))
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -131,25 +132,7 @@ def _umask() -> int:
 
 def _spawn_server(path: os.PathLike[str]) -> None:
     """Start a detached server for the next command; this one runs here."""
-    try:
-        pid = os.fork()
-    except OSError:
-        return
-    if pid:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        return
-    try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.closerange(3, 1 << 16)
-        os.execv(sys.executable, [sys.executable, "-m", "labcloud.cli.forkserver", str(path)])
-    finally:
-        os._exit(1)
+    spawn_module("labcloud.cli.forkserver", str(path))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labcloud.cli import forkserver
+from labcloud import detached
 
 LABCLOUD = Path(sys.executable).parent / "labcloud"
 
@@ -113,11 +113,11 @@ def test_an_edited_module_makes_the_server_stale(tmp_path: Path) -> None:
     probe.__file__ = str(module_file)
     sys.modules[probe.__name__] = probe
     try:
-        stamp = forkserver._source_stamp()
+        stamp = detached.source_stamp()
         assert str(module_file) in stamp
-        assert not forkserver._stale(stamp)
+        assert not detached.stale(stamp)
         later = time.time() + 5
         os.utime(module_file, (later, later))
-        assert forkserver._stale(stamp)
+        assert detached.stale(stamp)
     finally:
         del sys.modules[probe.__name__]
