@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
 MAX_CELL = 36  # cells: long names and descriptions are cut; the detail pane has them whole
@@ -57,3 +58,14 @@ class TextTable(DataTable[Any]):
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, **kwargs: Any) -> None:
         super().update_cell(row_key, column_key, as_cell(value, self.max_cell), **kwargs)
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        # Textual calls this before DataTable's own idle handler, which measures the new
+        # or changed cells and widens columns; rows drawn before that stay cached (keyed by
+        # the table's update count) at the old widths, so the cursor row could show cut.
+        if self._require_update_dimensions or self._updated_cells:
+            self.call_later(self._redraw)
+
+    def _redraw(self) -> None:
+        self._clear_caches()
+        self.refresh()
