@@ -7,11 +7,13 @@ host key made for the node and accepts root by key only, as a real compute node 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.node import LIBVIRTD, Node, NodeCommandError, _read_pid, _signal_all
+from tests.harness.node import LIBVIRTD, Node, NodeCommandError, _read_pid, _signal_all, start_node
 
 MGMT_BRIDGE = "mgmt0"  # no "lc" prefix: labcloud's agents must not treat it as theirs
 SSHD = "/usr/sbin/sshd"
@@ -173,3 +175,44 @@ def restart_libvirtd(node: Node) -> None:
     """Start the node's libvirtd again, as the holder did (after kill_libvirtd)."""
     conf, pidfile = "/etc/libvirt/libvirtd.conf", "/run/libvirtd.pid"
     node.run([LIBVIRTD, "--daemon", "--config", conf, "--pid-file", pidfile])
+
+
+@contextlib.contextmanager
+def running_cluster(
+    control_name: str,
+    node_names: list[str],
+    subnet: str,
+    control_lab: str,
+    private: tuple[str, ...] = (),
+) -> Iterator[tuple[Node, dict[str, SshNode], Path]]:
+    """A control node and nodes with sshd on a management network SUBNET.0/24 (the control
+    at .1, the nodes from .11), a labcloud lab with the tiny image on the control, and the
+    nodes in `private` on a state_dir of their own. Everything is stopped at the end."""
+    started: list[Node] = []
+    try:
+        control = start_node(control_name, lab_extra=control_lab)
+        started.append(control)
+        members = []
+        for i, name in enumerate(node_names, 1):
+            started.append(start_node(name))
+            members.append((started[-1], f"{subnet}.{10 + i}/24"))
+        join_management(control, f"{subnet}.1/24", members)
+        key = client_key(control.workdir / "ssh-client")
+        nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
+        for name in private:  # its own disk there: images and files reach it over SSH
+            private_storage(nodes[name].node, control.state_dir)
+        control.labcloud("init")
+        control.labcloud("image", "create", "tiny", "--builtin")
+        yield control, nodes, key
+    finally:
+        for node in reversed(started):
+            node.stop()
+
+
+def enrol_all(control: Node, nodes: dict[str, SshNode], key: Path) -> None:
+    """`node add` every node, trusting the fingerprint its sshd was given."""
+    for name, ssh in nodes.items():
+        control.labcloud(
+            "node", "add", name, "--host", ssh.address, "--key", str(key),
+            "--trust-fingerprint", ssh.fingerprint,
+        )  # fmt: skip

@@ -20,17 +20,14 @@ import pytest
 from labcloud.errors import EXIT_CODES
 from labcloud.services.journal import FAULT_ENV
 from labcloud.services.netnames import dhcp_netns
-from tests.harness import Node, start_node
+from tests.harness import Node
 from tests.harness.cluster import (
     SshNode,
-    client_key,
-    join_management,
     kill_libvirtd,
     kill_sshd,
     new_host_key,
-    private_storage,
     restart_sshd,
-    start_sshd,
+    running_cluster,
 )
 from tests.harness.node import LABCLOUD_BIN
 from tests.integration.l3_helpers import http_get, server_ip
@@ -61,26 +58,11 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    started: list[Node] = []
-    try:
-        control = start_node("ctl", lab_extra=CONTROL_LAB)
-        started.append(control)
-        members = []
-        for i in (1, 2, 3):
-            started.append(start_node(f"node{i}"))
-            members.append((started[-1], f"10.99.0.{10 + i}/24"))
-        join_management(control, "10.99.0.1/24", members)
-        key = client_key(control.workdir / "ssh-client")
-        nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
-        # node1 and node2 see the control's state_dir (shared instance storage, as with
-        # NFS); node3 has its own disk there: images and files reach it over SSH.
-        private_storage(nodes["node3"].node, control.state_dir)
-        control.labcloud("init")
-        control.labcloud("image", "create", "tiny", "--builtin")
-        yield Cluster(control, nodes, key)
-    finally:
-        for node in reversed(started):
-            node.stop()
+    # node1 and node2 see the control's state_dir (shared instance storage, as with NFS);
+    # node3 has its own disk there: images and files reach it over SSH.
+    names = ["node1", "node2", "node3"]
+    with running_cluster("ctl", names, "10.99.0", CONTROL_LAB, private=("node3",)) as made:
+        yield Cluster(*made)
 
 
 def _json(node: Node, *args: str) -> object:

@@ -20,16 +20,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.harness import Node, start_node
+from tests.harness import Node
 from tests.harness.cluster import (
     SshNode,
-    client_key,
-    join_management,
+    enrol_all,
     kill_libvirtd,
     kill_sshd,
     restart_libvirtd,
     restart_sshd,
-    start_sshd,
+    running_cluster,
 )
 from tests.harness.node import VENV_BIN
 
@@ -70,35 +69,15 @@ def _logins(ssh: SshNode) -> int:
 
 @pytest.fixture(scope="module")
 def lab2() -> Iterator[Lab2]:
-    started: list[Node] = []
-    try:
-        control = start_node("bctl", lab_extra=CONTROL_LAB)
-        started.append(control)
-        members = []
-        for i in (1, 2):
-            started.append(start_node(f"bnode{i}"))
-            members.append((started[-1], f"10.97.0.{10 + i}/24"))
-        join_management(control, "10.97.0.1/24", members)
-        key = client_key(control.workdir / "ssh-client")
-        nodes = {}
-        for node, addr in members:
-            nodes[node.name] = start_sshd(node, addr.split("/")[0], key)
-        control.labcloud("init")
-        control.labcloud("image", "create", "tiny", "--builtin")
-        for name, ssh in nodes.items():
-            control.labcloud(
-                "node", "add", name, "--host", ssh.address, "--key", str(key),
-                "--trust-fingerprint", ssh.fingerprint,
-            )  # fmt: skip
+    with running_cluster("bctl", ["bnode1", "bnode2"], "10.97.0", CONTROL_LAB) as made:
+        control, nodes, key = made
+        enrol_all(control, nodes, key)
         control.labcloud(
             "server", "create", "web1", "--image", "tiny", "--flavor", "m1.nano",
             "--node", "bnode1",
         )  # fmt: skip
         web1 = _json(control, "server", "show", "web1")
         yield Lab2(control, nodes, web1["id"])  # type: ignore[index]
-    finally:
-        for node in reversed(started):
-            node.stop()
 
 
 def _broker_socket(control: Node) -> int:

@@ -17,13 +17,11 @@ from pathlib import Path
 import pytest
 
 from labcloud.errors import EXIT_CODES
-from tests.harness import Node, start_node
+from tests.harness import Node
 from tests.harness.cluster import (
     SshNode,
-    client_key,
-    join_management,
-    private_storage,
-    start_sshd,
+    enrol_all,
+    running_cluster,
 )
 from tests.integration.l3_helpers import http_get, probe_on_port
 
@@ -53,33 +51,15 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
-    started: list[Node] = []
-    try:
-        control = start_node("ctl", lab_extra=CONTROL_LAB)
-        started.append(control)
-        members = []
-        for i in (1, 2):
-            started.append(start_node(f"node{i}"))
-            members.append((started[-1], f"10.99.0.{10 + i}/24"))
-        join_management(control, "10.99.0.1/24", members)
-        key = client_key(control.workdir / "ssh-client")
-        nodes = {node.name: start_sshd(node, addr.split("/")[0], key) for node, addr in members}
-        private_storage(nodes["node2"].node, control.state_dir)
-        control.labcloud("init")
-        control.labcloud("image", "create", "tiny", "--builtin")
-        for name, ssh in nodes.items():
-            control.labcloud(
-                "node", "add", name, "--host", ssh.address, "--key", str(key),
-                "--trust-fingerprint", ssh.fingerprint,
-            )  # fmt: skip
+    names = ["node1", "node2"]
+    with running_cluster("ctl", names, "10.99.0", CONTROL_LAB, private=("node2",)) as made:
+        control, nodes, key = made
+        enrol_all(control, nodes, key)
         control.labcloud("network", "create", "dnet")  # VXLAN; DHCP on the control node
         control.labcloud(
             "subnet", "create", "dnet-sub", "--network", "dnet", "--subnet-range", "10.32.0.0/24"
         )
         yield Pair(control, nodes)
-    finally:
-        for node in reversed(started):
-            node.stop()
 
 
 def _fixed_ip(port: dict[str, object]) -> str:
