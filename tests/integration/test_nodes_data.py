@@ -10,6 +10,7 @@ node1 as they do on the control node, and a volume reaches a server on node1.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,9 +246,22 @@ def test_a_volume_reaches_a_server_on_a_node_that_shares_its_storage(pair: Pair)
     assert pair.js("volume", "show", "dv1")["status"] == "available"
     control.labcloud("server", "delete", "vs1")
     assert "vs1-boot" not in control.labcloud("volume", "list", "-f", "value", "-c", "Name").stdout
+    control.labcloud("volume", "delete", "dv1")
 
 
 MARKER = "labcloud-nbd-marker-7f3a"
+
+
+def _pid_of(node: Node, pidfile: Path, command: str, other_than: str = "") -> str:
+    """The PID in pidfile once it names a live `command` process (other than a dead one)."""
+    for _ in range(150):
+        text = node.run(["cat", str(pidfile)], check=False).stdout.split()
+        if text and text[0] != other_than:
+            cmdline = node.run(["cat", f"/proc/{text[0]}/cmdline"], check=False).stdout
+            if command in cmdline:
+                return text[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no live {command} in {pidfile}")
 
 
 def _nbd_listeners(control: Node) -> list[str]:
@@ -292,9 +306,20 @@ def test_a_volume_reaches_a_node_without_shared_storage_over_nbd(
     domain = pair.nodes["node2"].node.virsh("dumpxml", f"labcloud-{server_id}").stdout
     assert "protocol='nbd'" in domain and f"name='volume-{vid}'" in domain, domain
     assert _nbd_listeners(control) == ["10.99.0.1:10809"]
-    pidfile = control.state_dir / "nbd" / f"volume-{vid}" / "qemu-nbd.pid"
-    nbd_pid = control.run(["cat", str(pidfile)]).stdout.split()[0]
-    assert "qemu-nbd" in control.run(["cat", f"/proc/{nbd_pid}/cmdline"]).stdout
+    export_dir = control.state_dir / "nbd" / f"volume-{vid}"
+    nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd")
+
+    # A qemu-nbd that dies is started again by its supervisor, on the same port.
+    control.run(["kill", "-KILL", nbd_pid])
+    nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd", other_than=nbd_pid)
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
+    # With its supervisor gone too (the control machine restarted), the next command
+    # starts the export again from the store.
+    supervisor = _pid_of(control, export_dir / "supervisor.pid", "nbd_supervisor")
+    control.run(["kill", "-KILL", supervisor, nbd_pid])
+    assert pair.js("volume", "show", "dv2")["status"] == "in-use"
+    nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd", other_than=nbd_pid)
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
 
     # An exported volume cannot grow under its server, and is not deleted while attached.
     for argv in (("volume", "set", "dv2", "--size", "2"), ("volume", "delete", "dv2")):
@@ -319,7 +344,6 @@ def test_a_volume_reaches_a_node_without_shared_storage_over_nbd(
     )  # fmt: skip
     assert head.returncode == 0
     assert (tmp_path / "head").read_bytes().startswith(MARKER.encode())
-    control.labcloud("volume", "delete", "dv2")
 
 
 def test_a_node_without_shared_storage_gets_no_boot_volume_but_its_snapshots(pair: Pair) -> None:
@@ -344,6 +368,11 @@ def test_a_node_without_shared_storage_gets_no_boot_volume_but_its_snapshots(pai
     leftovers = pair.nodes["node2"].node.run(["ls", "-A", str(control.state_dir / "images")])
     assert ".import-" not in leftovers.stdout  # node2's copy went once fetched
     assert pair.js("server", "show", "priv2")["status"] == "ACTIVE"
+    # Deleting a server stops the NBD export of its volume, which stays.
+    control.labcloud("server", "add", "volume", "priv2", "dv2")
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
     control.labcloud("server", "delete", "priv2")
+    assert pair.js("volume", "show", "dv2")["status"] == "available"
+    assert _nbd_listeners(control) == []
+    control.labcloud("volume", "delete", "dv2")
     control.labcloud("image", "delete", "p2")
-    control.labcloud("volume", "delete", "dv1")
