@@ -94,13 +94,18 @@ class NbdExports:
 
 
 def _listening(address: str, port: int) -> bool:
-    """Whether something accepts on address:port (qemu-nbd takes the probe as a client
-    that leaves before the handshake; with --persistent it keeps serving)."""
+    """Whether a socket listens on address:port (IPv4), read from /proc/net/tcp: no probe
+    connection, which qemu-nbd would count as a client."""
     try:
-        with socket.create_connection((address, port), timeout=1.0):
-            return True
+        packed = socket.inet_aton(address)
+    except OSError:
+        return True  # not IPv4: the running qemu-nbd is all there is to check
+    want = f"{socket.htonl(int.from_bytes(packed, 'big')):08X}:{port:04X}"
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return False
+    return any(r.split()[1] == want and r.split()[3] == "0A" for r in rows)
 
 
 def _tail(path: Path) -> str:
