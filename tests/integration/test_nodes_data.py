@@ -4,7 +4,8 @@ A control node drives node1 (which shares the control's state directory, as with
 and node2 (its own disks), each its own namespace with sshd and libvirtd. The story:
 a server on node1 gets a port hot-plugged and a snapshot taken through node1's libvirt,
 a deleted network leaves nothing behind on the nodes, security groups filter a guest on
-node1 as they do on the control node, and a volume reaches a server on node1.
+node1 as they do on the control node, and a volume reaches a server on node1 (its file)
+and one on node2 (over NBD, exported by the control node).
 """
 
 from __future__ import annotations
