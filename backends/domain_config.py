@@ -16,10 +16,13 @@ class DiskConfig:
     file_format: str = "qcow2"
     bus: str = "virtio"
     device: str = "disk"  # or cdrom
-    source_type: str = "file"  # or block (an LV)
+    source_type: str = "file"  # or block (an LV), or network (path is the export name)
     readonly: bool = False
     serial: str = ""  # shows in the guest as /dev/disk/by-id/virtio-<serial>
     boot_order: int = 0  # 0: no <boot order>; with kernel boot it is ignored
+    protocol: str = ""  # a network disk's: nbd
+    host: str = ""  # a network disk's server address and port
+    port: int = 0
 
     def element(self) -> ET.Element:
         disk = ET.Element("disk", type=self.source_type, device=self.device)
@@ -27,8 +30,12 @@ class DiskConfig:
         if self.device == "disk":
             driver["discard"] = "unmap"
         ET.SubElement(disk, "driver", driver)
-        key = "dev" if self.source_type == "block" else "file"
-        ET.SubElement(disk, "source", {key: self.path})
+        if self.source_type == "network":
+            source = ET.SubElement(disk, "source", protocol=self.protocol, name=self.path)
+            ET.SubElement(source, "host", name=self.host, port=str(self.port))
+        else:
+            key = "dev" if self.source_type == "block" else "file"
+            ET.SubElement(disk, "source", {key: self.path})
         ET.SubElement(disk, "target", dev=self.target, bus=self.bus)
         if self.readonly or self.device == "cdrom":
             ET.SubElement(disk, "readonly")

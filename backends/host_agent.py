@@ -231,6 +231,12 @@ class LocalAgent:
 
         cloud_init_seed.build_seed(path, files)
 
+    def write_seed_b64(self, path: str, files: dict[str, str]) -> None:
+        """write_seed over the remote agent's JSON (which carries no bytes)."""
+        import base64
+
+        self.write_seed(path, {name: base64.b64decode(data) for name, data in files.items()})
+
     def build_tiny_image(self, workdir: str) -> dict[str, str]:
         from labcloud.backends import tinyimage
 

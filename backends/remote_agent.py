@@ -12,6 +12,7 @@ and renamed into place only when the sha256 matches (a cache: a present file is 
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import json
@@ -100,7 +101,7 @@ METHODS = frozenset(
         "exists",
         "digest_files",
         "tail",
-        "write_seed",
+        "write_seed_b64",
         "apply_filter",
         "snapshot_disk",
         "set_link_up",
@@ -178,6 +179,11 @@ class RemoteAgent:
         if method not in METHODS:
             raise AttributeError(method)
         return lambda *args: self._call(method, *args)
+
+    def write_seed(self, path: str, files: dict[str, bytes]) -> None:
+        # JSON carries no bytes: the node decodes them again (LocalAgent.write_seed_b64).
+        encoded = {name: base64.b64encode(data).decode() for name, data in files.items()}
+        self._call("write_seed_b64", path, encoded)
 
     def copy_file(
         self,

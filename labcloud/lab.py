@@ -27,6 +27,7 @@ from labcloud.services.interfaces import (
     NetworkAgent,
     NodeAgent,
     VolumeBackend,
+    VolumeExporter,
 )
 from labcloud.services.keypairs import KeypairService
 from labcloud.services.migration import MigrationService
@@ -263,11 +264,20 @@ class Lab:
         directory = cfg.path or self.config.site.state_dir / "volumes" / name
         return FileVolumes(name, directory, cfg.format or "qcow2")
 
+    def _volume_exporter(self) -> VolumeExporter:
+        from labcloud.backends.nbd_exports import NbdExports
+
+        return NbdExports(self.config.site.state_dir)
+
     @cached_property
     def volumes(self) -> VolumeService:
-        volumes = VolumeService(self.ctx, self._volume_backend, self.images.store_dir)
-        # Interrupted volume operations are finished or rolled back, as compute's are.
+        volumes = VolumeService(
+            self.ctx, self._volume_backend, self.images.store_dir, self._volume_exporter
+        )
+        # Interrupted volume operations are finished or rolled back, as compute's are; then
+        # the NBD exports of attached volumes run again, and no other.
         volumes.recovered_at_start = volumes.recover()
+        volumes.reconcile_exports()
         return volumes
 
     @cached_property

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from labcloud.db import (  # noqa: F401
+    export_models,
     identity_models,
     l3_models,
     models,

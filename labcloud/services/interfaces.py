@@ -111,6 +111,16 @@ class VolumeBackend(Protocol):
     def owned(self) -> list[str]: ...  # every location labcloud made in this backend
 
 
+class VolumeExporter(Protocol):
+    """The storage node's network exports of volumes (backends/nbd_exports.py): one
+    supervised qemu-nbd per volume. Plain data in and out, no policy."""
+
+    def start(self, spec: dict[str, object]) -> None: ...  # name, path, format, address, port
+    def stop(self, name: str) -> None: ...  # idempotent
+    def status(self, name: str) -> dict[str, object]: ...  # {running, pid, supervisor_pid}
+    def names(self) -> list[str]: ...  # every export it holds
+
+
 class DomainBuilder(Protocol):
     """Turns a server's plan into the hypervisor's definition (libvirt XML)."""
 

@@ -19,6 +19,7 @@ from labcloud.errors import Conflict, NotFound, Timeout
 from labcloud.services.context import find, record_event
 from labcloud.services.journal import OperationHandle
 from labcloud.services.volume_devices import choose_device
+from labcloud.services.volume_export import add_export, drop_export, needs_export, start_export
 
 if TYPE_CHECKING:
     from labcloud.services.volumes import VolumeService
@@ -56,7 +57,7 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
         _check_available(svc, vol, server)
         _check_server(server, "attach")
         chosen = choose_device(used_devices(s, server.id), device)
-    _check_reachable(svc, vol, server)
+    remote = needs_export(svc, vol, server)
 
     def allocate(s: Session) -> None:
         row = s.get(Volume, vol.id)
@@ -67,13 +68,18 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
         row.boot_index, row.delete_on_termination = None, False
         row.attached_at = row.updated_at = utcnow()
         record_event(s, "volume", row.id, row.name, f"attach to {server.name} as {chosen}")
+        if remote:
+            add_export(svc, s, row, server)
 
-    detail = {"name": vol.name, "server_id": server.id, "device": chosen}
+    detail = {"name": vol.name, "server_id": server.id, "device": chosen, "export": remote}
     try:
         with svc.journal.begin("volume.attach", vol.id, allocate, **detail) as op:
             vol.server_id, vol.device = server.id, chosen
-            xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
             try:
+                if remote:
+                    op.step("export")
+                    start_export(svc, vol)
+                xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
                 op.step("attach")
                 svc.ctx.hypervisor_for(server.node).attach_device(server.id, xml)
                 op.step("finish")
@@ -94,27 +100,6 @@ def _check_available(svc: VolumeService, vol: Volume, server: Server) -> None:
         )
     if vol.status != "available":
         raise Conflict(f"volume {vol.name} is {vol.status}, not available")
-
-
-def _check_reachable(svc: VolumeService, vol: Volume, server: Server) -> None:
-    """Volumes live on the storage node (this one). A server on another node attaches the
-    volume's file directly when that node shares this node's storage (the file is there at
-    the same path); anything else cannot reach it, and nothing is changed."""
-    if server.node == "local":
-        return
-    backend = svc.backend(vol.volume_type)
-    where = f"volume {vol.name} is on the storage node local; server {server.name} runs on"
-    if backend.kind != "file":
-        raise Conflict(
-            f"{where} node {server.node}, which cannot reach {backend.kind} volumes",
-            "use a file volume type on shared storage, or run the server on node local",
-        )
-    if not svc.ctx.agent_for(server.node).exists(str(backend.disk_spec(vol.location)["path"])):
-        raise Conflict(
-            f"{where} node {server.node}, which does not share its storage",
-            f"attach it to a server on node local, or on a node whose `labcloud node show` "
-            f"says shared_storage True ({server.node}'s says False)",
-        )
 
 
 def detach(svc: VolumeService, server_ref: str, volume_ref: str, timeout: float) -> Volume:
@@ -174,6 +159,8 @@ def settle(
     svc: VolumeService, op: OperationHandle, vid: str, *, attached: bool, note: str
 ) -> Volume:
     """The end of an attach or detach, by its own process or by recovery."""
+    if not attached:
+        drop_export(svc, vid)  # a detached volume is exported no more
     with svc.ctx.store.write() as s:
         row = s.get(Volume, vid)
         if row is None:

@@ -22,6 +22,7 @@ from labcloud.services.context import record_event
 from labcloud.services.quotas import charge
 from labcloud.services.server_parts import CreateRequest, Devices
 from labcloud.services.volume_devices import CANDIDATES, ROOT_DEVICE
+from labcloud.services.volume_export import drop_export
 from labcloud.services.volumes import GIB, check_size, gib_ceil, image_metadata
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class VolumePart:
         with self.svc.ctx.store.read() as s:
             rows = list(s.exec(select(Volume).where(Volume.server_id == server_id)))
         for vol in rows:
+            drop_export(self.svc, vol.id)  # its server is gone: no one reads the export
             if vol.delete_on_termination:
                 self.svc.backend(vol.volume_type).delete(vol.location)
         with self.svc.ctx.store.write() as s:

@@ -20,7 +20,7 @@ from labcloud.errors import BackendError, Conflict, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.access import writes
 from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import VolumeBackend
+from labcloud.services.interfaces import VolumeBackend, VolumeExporter
 from labcloud.services.journal import Journal, OperationHandle
 from labcloud.services.quota_usage import usage
 from labcloud.services.quotas import charge
@@ -74,8 +74,10 @@ class VolumeService:
         ctx: ServiceContext,
         backend_factory: Callable[[str], VolumeBackend],
         images_dir: Any,
+        exporter: Callable[[], VolumeExporter] | None = None,
     ) -> None:
         self.ctx = ctx
+        self._exporter = exporter
         self.images_dir = images_dir
         self._backend_factory = backend_factory
         self._backends: dict[str, VolumeBackend] = {}
@@ -109,6 +111,13 @@ class VolumeService:
                 f"volume type {backend.name} has {free / GIB:.2f} GiB free; {size_gb} GB asked",
                 "ask for less, or free some space",
             )
+
+    @property
+    def exporter(self) -> VolumeExporter:
+        """The storage node's NBD exports, for volumes of servers on other nodes."""
+        if self._exporter is None:
+            raise Conflict("this lab has no volume exporter")
+        return self._exporter()
 
     # -- queries --------------------------------------------------------------------
     def list(self) -> list[Volume]:
@@ -390,6 +399,9 @@ class VolumeService:
         backend = self.backend(vol.volume_type)
         live = False
         if vol.server_id:
+            from labcloud.services.volume_export import refuse_extend
+
+            refuse_extend(self, vol)
             state = self.ctx.server_hypervisor(vol.server_id).state(vol.server_id)
             live = state is not None and state.state in ("running", "paused")
             if live and not backend.live_extend:
@@ -564,8 +576,11 @@ class VolumeService:
     def disk_spec(self, vol: Volume) -> dict[str, object]:
         """The DiskConfig of an attached volume, for the domain XML or hot-plug."""
         from labcloud.services.volume_devices import serial_of
+        from labcloud.services.volume_export import network_spec
 
-        spec = dict(self.backend(vol.volume_type).disk_spec(vol.location))
+        spec = network_spec(self, vol.id) or dict(
+            self.backend(vol.volume_type).disk_spec(vol.location)
+        )
         spec.update(target=vol.device or "vdb", serial=serial_of(vol.id))
         return spec
 
@@ -581,3 +596,8 @@ class VolumeService:
         from labcloud.services.volume_recovery import recover
 
         return recover(self)
+
+    def reconcile_exports(self) -> None:
+        from labcloud.services.volume_export import reconcile
+
+        reconcile(self)

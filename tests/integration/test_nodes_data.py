@@ -4,12 +4,14 @@ A control node drives node1 (which shares the control's state directory, as with
 and node2 (its own disks), each its own namespace with sshd and libvirtd. The story:
 a server on node1 gets a port hot-plugged and a snapshot taken through node1's libvirt,
 a deleted network leaves nothing behind on the nodes, security groups filter a guest on
-node1 as they do on the control node, and a volume reaches a server on node1.
+node1 as they do on the control node, and a volume reaches a server on node1 (its file)
+and one on node2 (over NBD, exported by the control node).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,20 +227,109 @@ def test_a_volume_reaches_a_server_on_a_node_that_shares_its_storage(pair: Pair)
     assert pair.js("volume", "show", "dv1")["status"] == "available"
     control.labcloud("server", "delete", "vs1")
     assert "vs1-boot" not in control.labcloud("volume", "list", "-f", "value", "-c", "Name").stdout
+    control.labcloud("volume", "delete", "dv1")
 
 
-def test_a_node_without_shared_storage_gets_no_volume_but_its_snapshots(pair: Pair) -> None:
-    control = pair.control
-    control.labcloud(
-        "server", "create", "priv2", "--image", "tiny", "--flavor", "m1.nano", "--node", "node2"
+MARKER = "labcloud-nbd-marker-7f3a"
+
+
+def _pid_of(node: Node, pidfile: Path, command: str, other_than: str = "") -> str:
+    """The PID in pidfile once it names a live `command` process (other than a dead one)."""
+    for _ in range(150):
+        text = node.run(["cat", str(pidfile)], check=False).stdout.split()
+        if text and text[0] != other_than:
+            cmdline = node.run(["cat", f"/proc/{text[0]}/cmdline"], check=False).stdout
+            if command in cmdline:
+                return text[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no live {command} in {pidfile}")
+
+
+def _nbd_listeners(control: Node) -> list[str]:
+    out = control.run(["ss", "-Hltn"]).stdout.splitlines()
+    return [line.split()[3] for line in out if ":108" in line]
+
+
+def test_a_volume_reaches_a_node_without_shared_storage_over_nbd(
+    pair: Pair, tmp_path: Path
+) -> None:
+    control, gib = pair.control, 1024**3
+    # Once vdb appears, the guest writes a marker to it and reads it back past its cache.
+    script = tmp_path / "vdb.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "(\n"
+        "  while [ ! -b /dev/vdb ]; do sleep 1; done\n"
+        f"  printf '{MARKER}' | dd of=/dev/vdb bs=512 conv=sync,fsync 2>/dev/null\n"
+        "  echo 3 >/proc/sys/vm/drop_caches\n"
+        f"  got=$(dd if=/dev/vdb bs={len(MARKER)} count=1 2>/dev/null)\n"
+        '  echo "labcloud-test: vdb holds $got" >/dev/console\n'
+        ") </dev/null >/dev/null 2>&1 &\n"
     )
-    # The volume's file is on the control node's storage, which node2 does not see.
-    refused = control.labcloud("server", "add", "volume", "priv2", "dv1", check=False)
-    assert refused.returncode == EXIT_CODES["conflict"], refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
-    assert "node local" in refused.stderr and "node node2" in refused.stderr
-    assert pair.js("volume", "show", "dv1")["status"] == "available"  # nothing half-made
-    # Nor is a server with a volume scheduled there.
+    control.labcloud(
+        "server", "create", "priv2", "--image", "tiny", "--flavor", "m1.nano", "--node", "node2",
+        "--user-data", str(script),
+    )  # fmt: skip
+    control.labcloud("console", "log", "priv2", "--wait-for", READY, "--timeout", "180")
+    control.labcloud("volume", "create", "dv2", "--size", "1")
+    server_id = pair.js("server", "show", "priv2")["id"]
+
+    # node2 cannot see the volume's file: node local exports it over NBD, on its management
+    # address only, and node2's domain gets a network disk.
+    attached = pair.js("server", "add", "volume", "priv2", "dv2")
+    assert attached["status"] == "in-use" and attached["device"] == "/dev/vdb", attached
+    vid = str(attached["id"])
+    for line in (f"disk-added vdb size {gib}", "labcloud-test: vdb holds"):
+        log = control.labcloud(
+            "console", "log", "priv2", "--timeout", "120", "--wait-for", line
+        ).stdout
+    assert f"labcloud-test: vdb holds {MARKER}\n" in log
+    domain = pair.nodes["node2"].node.virsh("dumpxml", f"labcloud-{server_id}").stdout
+    assert "protocol='nbd'" in domain and f"name='volume-{vid}'" in domain, domain
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
+    export_dir = control.state_dir / "nbd" / f"volume-{vid}"
+    nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd")
+
+    # A qemu-nbd that dies is started again by its supervisor, on the same port.
+    control.run(["kill", "-KILL", nbd_pid])
+    nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd", other_than=nbd_pid)
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
+    # With its supervisor gone too (the control machine restarted), the next command
+    # starts the export again from the store.
+    supervisor = _pid_of(control, export_dir / "supervisor.pid", "nbd_supervisor")
+    control.run(["kill", "-KILL", supervisor, nbd_pid])
+    assert pair.js("volume", "show", "dv2")["status"] == "in-use"
+    nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd", other_than=nbd_pid)
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
+
+    # An exported volume cannot grow under its server, and is not deleted while attached.
+    for argv in (("volume", "set", "dv2", "--size", "2"), ("volume", "delete", "dv2")):
+        refused = control.labcloud(*argv, check=False)
+        assert refused.returncode == EXIT_CODES["conflict"], refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert (
+        "exported over NBD to node node2"
+        in control.labcloud("volume", "set", "dv2", "--size", "2", check=False).stderr
+    )
+
+    # Detach: the guest loses the disk, the export stops, and the data stays in the volume.
+    control.labcloud("server", "remove", "volume", "priv2", "dv2")
+    control.labcloud("console", "log", "priv2", "--timeout", "90", "--wait-for", "disk-removed vdb")
+    assert pair.js("volume", "show", "dv2")["status"] == "available"
+    assert control.run(["test", "-e", f"/proc/{nbd_pid}"], check=False).returncode != 0
+    assert _nbd_listeners(control) == []
+    volume_file = control.state_dir / "volumes" / "file" / f"volume-{vid}"
+    head = control.run(
+        ["qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512", "count=1",
+         f"if={volume_file}", f"of={tmp_path / 'head'}"]
+    )  # fmt: skip
+    assert head.returncode == 0
+    assert (tmp_path / "head").read_bytes().startswith(MARKER.encode())
+
+
+def test_a_node_without_shared_storage_gets_no_boot_volume_but_its_snapshots(pair: Pair) -> None:
+    control = pair.control
+    # A server booted from a volume is not scheduled there: its root disk stays shared.
     pinned = control.labcloud(
         "server", "create", "bv2", "--boot-from-image", "tiny", "--boot-volume-size", "1",
         "--flavor", "m1.nano", "--node", "node2", check=False,
@@ -258,6 +349,11 @@ def test_a_node_without_shared_storage_gets_no_volume_but_its_snapshots(pair: Pa
     leftovers = pair.nodes["node2"].node.run(["ls", "-A", str(control.state_dir / "images")])
     assert ".import-" not in leftovers.stdout  # node2's copy went once fetched
     assert pair.js("server", "show", "priv2")["status"] == "ACTIVE"
+    # Deleting a server stops the NBD export of its volume, which stays.
+    control.labcloud("server", "add", "volume", "priv2", "dv2")
+    assert _nbd_listeners(control) == ["10.99.0.1:10809"]
     control.labcloud("server", "delete", "priv2")
+    assert pair.js("volume", "show", "dv2")["status"] == "available"
+    assert _nbd_listeners(control) == []
+    control.labcloud("volume", "delete", "dv2")
     control.labcloud("image", "delete", "p2")
-    control.labcloud("volume", "delete", "dv1")

@@ -8,6 +8,7 @@ from labcloud.backends.domain_config import (
     METADATA_NS,
     DiskConfig,
     DomainConfig,
+    build_device_xml,
     build_domain_xml,
     metadata_uuid,
 )
@@ -79,3 +80,25 @@ def test_kvm_gets_host_cpu_and_the_plain_spec_builds_the_same_xml() -> None:
     root = ET.fromstring(build_domain_xml(spec))
     assert root.findtext("memory") == "128"
     assert root.find("os/boot").get("dev") == "hd"  # type: ignore[union-attr]
+
+
+def test_an_exported_volume_is_a_network_disk_on_its_nbd_export() -> None:
+    spec = {
+        "path": "volume-0b7c3f0e-8d1e-4f7a-9c55-3f1a2b4c5d6e",
+        "target": "vdb",
+        "file_format": "raw",
+        "source_type": "network",
+        "protocol": "nbd",
+        "host": "10.99.0.1",
+        "port": 10809,
+        "serial": "0b7c3f0e-8d1e-4f7a-9",
+    }
+    disk = ET.fromstring(build_device_xml("disk", spec))
+    assert (disk.get("type"), disk.get("device")) == ("network", "disk")
+    source = disk.find("source")
+    assert source is not None and source.get("file") is None
+    assert (source.get("protocol"), source.get("name")) == ("nbd", spec["path"])
+    host = source.find("host")
+    assert host is not None and (host.get("name"), host.get("port")) == ("10.99.0.1", "10809")
+    assert disk.find("driver").get("type") == "raw"  # type: ignore[union-attr]
+    assert disk.find("target").get("dev") == "vdb"  # type: ignore[union-attr]
