@@ -110,12 +110,13 @@ class Broker:
             if spec is None:
                 return
             self._busy_since[name] = time.monotonic()
+            began = datetime.now(UTC)
             try:
                 result = self._check(name, spec)
             finally:
                 self._busy_since.pop(name, None)
             if result is not None:
-                self._record(name, result)
+                self._record(name, result, began)
             time.sleep(HEARTBEAT)
 
     def _check(self, name: str, spec: dict[str, object]) -> dict[str, object] | str | None:
@@ -146,9 +147,11 @@ class Broker:
     def _state_of(self, name: str) -> str:
         return next((st for spec, st in self.nodes.watched() if spec["name"] == name), "down")
 
-    def _record(self, name: str, result: dict[str, object] | str) -> None:
+    def _record(
+        self, name: str, result: dict[str, object] | str, began: datetime | None = None
+    ) -> None:
         try:
-            changed = self.nodes.record([(name, result)])
+            changed = self.nodes.record([(name, result)], began)
             if changed:
                 state = "down" if isinstance(result, str) else "up"
                 _log(f"node {name} is {state}" + (f": {result}" if state == "down" else ""))

@@ -328,6 +328,7 @@ class NodeService:
     def _refresh(self, rows: list[ComputeNode]) -> None:
         """Probe nodes in parallel (one round trip each) and record what was seen."""
         request = self._probe_request()
+        since = utcnow()
 
         def one(row: ComputeNode) -> dict[str, object] | str:
             try:
@@ -337,16 +338,20 @@ class NodeService:
 
         with ThreadPoolExecutor(max_workers=min(16, len(rows))) as pool:
             results = list(pool.map(one, rows))
-        self.record(list(zip([r.name for r in rows], results, strict=True)))
+        self.record(list(zip([r.name for r in rows], results, strict=True)), since)
 
-    def record(self, results: list[tuple[str, dict[str, object] | str]]) -> list[str]:
+    def record(
+        self, results: list[tuple[str, dict[str, object] | str]], since: datetime | None = None
+    ) -> list[str]:
         """Record what probes (or the broker's heartbeat) saw: facts, or why a node is
-        down. Returns the nodes whose state changed."""
+        down. Returns the nodes whose state changed. A look that began (`since`) before
+        the node's last recorded check is older news and is dropped: a heartbeat refused
+        just before `node set --trust-fingerprint` must not mark the node down after it."""
         changed: list[str] = []
         with self.ctx.store.write() as s:
             for name, result in results:
                 current = s.get(ComputeNode, name)
-                if current is None:
+                if current is None or _older(since, current.checked_at):
                     continue
                 was = current.state
                 if isinstance(result, str):
@@ -585,3 +590,11 @@ def _fill(view: NodeView, facts: dict[str, object], usage: dict[str, tuple]) -> 
     view.disk_free_gb = int(facts.get("disk_free_gb", 0))  # type: ignore[call-overload]
     n, vcpus, ram, disk = usage.get(view.name, (0, 0, 0, 0))
     view.servers, view.vcpus_used, view.ram_used_mb, view.disk_used_gb = n, vcpus, ram, disk
+
+
+def _older(since: datetime | None, checked_at: datetime | None) -> bool:
+    """Whether a look begun at `since` is older than the check recorded at `checked_at`
+    (SQLite hands datetimes back without their UTC zone)."""
+    if since is None or checked_at is None:
+        return False
+    return since.replace(tzinfo=None) < checked_at.replace(tzinfo=None)
