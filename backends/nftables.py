@@ -290,7 +290,13 @@ def _in_netns(netns: str | None) -> list[str]:
 
 def apply_filter(spec: dict[str, object]) -> None:
     """Load the security group ruleset in one transaction, and make the bridges of the
-    filtered ports hand IPv4 to conntrack (br_netfilter, per bridge)."""
+    filtered ports hand IPv4 to conntrack (br_netfilter, per bridge). With no port to
+    filter there is no ruleset: nothing goes into the kernel, and tables left from the
+    last port are deleted (an empty lab loads nothing)."""
+    if not spec.get("ports"):
+        if tables():
+            remove_filter()
+        return
     bridges = sorted({str(b) for b in spec.get("bridges", [])})  # type: ignore[attr-defined]
     text = render_filter({**spec, "zones": zones_for(bridges)})
     for bridge in bridges:

@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--instances must be >= 0, --rounds and --workers >= 1")
 
     from bench import foundation
+    from tests.harness.tripwire import Tripwire, report
 
+    # The host tripwire: the benchmarks, like the tests, leave the host namespace as it was.
+    wire = Tripwire()
     status = 0
     for name in BENCHMARKS if a.benchmark == "all" else (a.benchmark,):
         if name == "foundation":
@@ -57,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             # The lab: 1,000 instances unless told otherwise.
             count = a.instances if "--instances" in (argv or sys.argv) else 1000
             status |= tui.run(count, a.rounds, a.workers, a.minutes)
+        wire.checkpoint(f"the {name} benchmark")
+    changes = wire.changes()
+    if changes:
+        print(f"bench: FAILED: {report(changes)}", file=sys.stderr)
+        status |= 1
     return status
 
 

@@ -45,6 +45,9 @@ class SiteConfig(_Strict):
     state_dir: Path = Path("/var/lib/labcloud")
     libvirt_uri: str = "qemu:///system"
     virt_type: Literal["auto", "kvm", "qemu"] = "auto"
+    # "none": a state-only lab that loads no nftables, makes no interfaces and starts no
+    # daemons on this machine (labcloud/host_side.py); the unit tests use it.
+    host_agent: Literal["local", "none"] = "local"
     default_project: str = "admin"
     # Seconds a graceful stop waits for the guest before powering it off.
     shutdown_timeout: float = Field(default=30.0, gt=0, le=3600)

@@ -12,6 +12,7 @@ from functools import cached_property
 from labcloud.config import LabConfig, load_config
 from labcloud.db.models import Server
 from labcloud.db.store import Store
+from labcloud.host_side import SystemHost, host_for
 from labcloud.services.changes import ChangeFeed
 from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
@@ -24,15 +25,10 @@ from labcloud.services.images import ImageService
 from labcloud.services.interfaces import (
     Hypervisor,
     L3Agent,
-    NetworkAgent,
-    NodeAgent,
-    VolumeBackend,
-    VolumeExporter,
 )
 from labcloud.services.keypairs import KeypairService
 from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
-from labcloud.services.node_interfaces import NodeTransport
 from labcloud.services.node_networks import plumb, unplumb
 from labcloud.services.nodes import NodeService
 from labcloud.services.placement import PlacementPart
@@ -46,9 +42,16 @@ from labcloud.services.volumes import VolumeService
 
 class Lab:
     def __init__(
-        self, config: LabConfig, project: str | None = None, *, all_projects: bool = False
+        self,
+        config: LabConfig,
+        project: str | None = None,
+        *,
+        all_projects: bool = False,
+        host: SystemHost | None = None,
     ) -> None:
         self.config = config
+        # Everything that touches this machine comes from here (labcloud/host_side.py).
+        self.host = host if host is not None else host_for(config)
         # None: the caller's last `project use`, else the lab's default (context.py).
         self.project_arg = project or os.environ.get("LABCLOUD_PROJECT") or None
         self.all_projects = all_projects
@@ -76,21 +79,6 @@ class Lab:
     def store(self) -> Store:
         return Store(self.config.site.state_dir)
 
-    def _hypervisor(self) -> Hypervisor:
-        from labcloud.backends.libvirt_host import Host
-
-        return Host(self.config.site.libvirt_uri)  # type: ignore[return-value]
-
-    def _agent(self) -> NodeAgent:
-        from labcloud.backends.host_agent import LocalAgent
-
-        return LocalAgent(self.config.site.state_dir)
-
-    def _network_agent(self) -> NetworkAgent:
-        from labcloud.backends.network_agent import LocalNetworkAgent
-
-        return LocalNetworkAgent(self.config.site.state_dir)
-
     @staticmethod
     def _domain_builder(spec: dict[str, object]) -> str:
         from labcloud.backends.domain_config import build_domain_xml
@@ -109,38 +97,20 @@ class Lab:
             self.config,
             self.store,
             self.project_arg,
-            self._hypervisor,
-            self._agent,
+            self.host.hypervisor,
+            self.host.agent,
             self._domain_builder,
             self._device_builder,
-            network_agent_factory=self._network_agent,
+            network_agent_factory=self.host.network_agent,
             all_projects=self.all_projects,
             node_hypervisor=lambda name: self.nodes.hypervisor(name),
             node_agent=lambda name: self.nodes.agent(name),
             node_stage=lambda name, files, report: self.nodes.stage(name, files, report),
         )
 
-    def _node_transport(self) -> NodeTransport:
-        known_hosts = self.config.site.state_dir / "ssh" / "known_hosts"
-        if os.environ.get("LABCLOUD_NO_BROKER"):  # the broker itself, or a user's choice
-            from labcloud.backends.ssh_nodes import SshNodes
-
-            return SshNodes(known_hosts)
-        # Node states and probes come from the lab's long-lived broker (labcloud/broker.py).
-        from labcloud.backends.brokered_nodes import BrokeredNodes
-
-        sock = self.config.site.state_dir / "broker.sock"
-        return BrokeredNodes(known_hosts, sock, self.config.source)
-
-    @staticmethod
-    def _local_probe(request: dict[str, object]) -> dict[str, object]:
-        from labcloud.backends.node_probe import probe
-
-        return probe(request)
-
     @cached_property
     def nodes(self) -> NodeService:
-        return NodeService(self.ctx, self._node_transport, self._local_probe)
+        return NodeService(self.ctx, self.host.node_transport, self.host.local_probe)
 
     @cached_property
     def placement(self) -> PlacementPart:
@@ -228,9 +198,7 @@ class Lab:
 
     @cached_property
     def l3_agent(self) -> L3Agent:
-        from labcloud.backends.l3_agent import LocalL3Agent
-
-        return LocalL3Agent()
+        return self.host.l3_agent()
 
     @cached_property
     def security_groups(self) -> SecurityGroupService:
@@ -252,27 +220,10 @@ class Lab:
         fips.recovered_at_start = fips.recover()
         return fips
 
-    def _volume_backend(self, name: str) -> VolumeBackend:
-        cfg = self.config.volume_backends[name]
-        if cfg.type == "lvm":
-            from labcloud.backends.volume_lvm import LvmVolumes
-
-            assert cfg.vg is not None  # the config requires it
-            return LvmVolumes(name, cfg.vg, cfg.thin_pool, cfg.loop_file, cfg.loop_size_gb)
-        from labcloud.backends.volume_file import FileVolumes
-
-        directory = cfg.path or self.config.site.state_dir / "volumes" / name
-        return FileVolumes(name, directory, cfg.format or "qcow2")
-
-    def _volume_exporter(self) -> VolumeExporter:
-        from labcloud.backends.nbd_exports import NbdExports
-
-        return NbdExports(self.config.site.state_dir)
-
     @cached_property
     def volumes(self) -> VolumeService:
         volumes = VolumeService(
-            self.ctx, self._volume_backend, self.images.store_dir, self._volume_exporter
+            self.ctx, self.host.volume_backend, self.images.store_dir, self.host.volume_exporter
         )
         # Interrupted volume operations are finished or rolled back, as compute's are; then
         # the NBD exports of attached volumes run again, and no other.

@@ -15,15 +15,23 @@ import contextlib
 import json
 import tempfile
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from labcloud.config import LabConfig, SiteConfig
 from labcloud.db.engines import keep_spare
 from labcloud.db.models import Image
 from labcloud.errors import LabError
+from labcloud.host_side import SystemHost
 from labcloud.lab import Lab
-from labcloud.services.interfaces import Hypervisor, NodeAgent
+from labcloud.services.interfaces import (
+    Hypervisor,
+    L3Agent,
+    NetworkAgent,
+    NodeAgent,
+    VolumeBackend,
+    VolumeExporter,
+)
+from labcloud.services.node_interfaces import NodeTransport
 
 
 @dataclass
@@ -55,21 +63,44 @@ class _Idle:
         return lambda *args, **kw: None
 
 
-class _WarmLab(Lab):
-    @cached_property
-    def _idle(self) -> _Idle:
-        return _Idle()
+class _IdleHost(SystemHost):
+    """Every backend of the throw-away lab is the one idle stand-in: nothing of the warm-up
+    reaches libvirt, nftables, netlink, daemons or disks (it once loaded the security
+    group tables into the fork server's namespace, through the real L3 agent)."""
 
-    def _hypervisor(self) -> Hypervisor:
-        return self._idle  # type: ignore[return-value]
+    def __init__(self, config: LabConfig) -> None:
+        super().__init__(config)
+        self.idle = _Idle()
 
-    def _agent(self) -> NodeAgent:
-        return self._idle  # type: ignore[return-value]
+    def hypervisor(self) -> Hypervisor:
+        return self.idle  # type: ignore[return-value]
+
+    def agent(self) -> NodeAgent:
+        return self.idle  # type: ignore[return-value]
+
+    def network_agent(self) -> NetworkAgent:
+        return self.idle  # type: ignore[return-value]
+
+    def l3_agent(self) -> L3Agent:
+        return self.idle  # type: ignore[return-value]
+
+    def volume_backend(self, name: str) -> VolumeBackend:
+        return self.idle  # type: ignore[return-value]
+
+    def volume_exporter(self) -> VolumeExporter:
+        return self.idle  # type: ignore[return-value]
+
+    def node_transport(self) -> NodeTransport:
+        return self.idle  # type: ignore[return-value]
+
+    def local_probe(self, request: dict[str, object]) -> dict[str, object]:
+        return {}
 
 
 def warm() -> None:
     with tempfile.TemporaryDirectory(prefix="labcloud-warmup-") as tmp:
-        lab = _WarmLab(LabConfig(site=SiteConfig(state_dir=Path(tmp))))
+        config = LabConfig(site=SiteConfig(state_dir=Path(tmp)))
+        lab = Lab(config, host=_IdleHost(config))
         try:
             lab.init()
             _image(lab)

@@ -133,9 +133,6 @@ class NetworkPart:
         ports = self.service.server_ports(server_id)
         if not ports:
             return
-        for port in ports:
-            for listener in self.service.port_listeners:
-                listener.port_unplugged(port.id)
         with self.ctx.store.write() as s:
             for port in ports:
                 row = s.get(Port, port.id)
@@ -145,6 +142,11 @@ class NetworkPart:
                     self.service._drop_port(s, row)
                 else:
                     _unbind(row)
+        # Told once the ports are gone or unbound, so what listeners read (the ruleset's
+        # ports) no longer holds them.
+        for port in ports:
+            for listener in self.service.port_listeners:
+                listener.port_unplugged(port.id)
         for network_id in dict.fromkeys(p.network_id for p in ports):
             self.service.sync_dhcp(network_id)
 
@@ -228,8 +230,6 @@ class NetworkPart:
         hv = self.ctx.hypervisor_for(server.node)
         if hv.exists(server.id):
             hv.detach_device(server.id, self._xml(port), DETACH_TIMEOUT)
-        for listener in self.service.port_listeners:
-            listener.port_unplugged(port.id)
         with self.ctx.store.write() as s:
             row = s.get(Port, port.id)
             if row is not None:
@@ -238,6 +238,8 @@ class NetworkPart:
                 else:
                     _unbind(row)
             record_event(s, "server", server.id, server.name, f"port {port.name} removed")
+        for listener in self.service.port_listeners:
+            listener.port_unplugged(port.id)
         self.service.sync_dhcp(port.network_id)
         return port
 

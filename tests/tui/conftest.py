@@ -35,6 +35,7 @@ def lab(tmp_path: Path) -> Lab:
     path.write_text(
         f'[site]\nstate_dir = "{tmp_path / "state"}"\n'
         'libvirt_uri = "qemu:///system?socket=/nonexistent/libvirt-sock"\n'
+        'host_agent = "none"\n'
     )
     lab = Lab.open(str(path))
     lab.init()

@@ -23,6 +23,7 @@ def themed_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Lab:
     path.write_text(
         f'[site]\nstate_dir = "{tmp_path / "state"}"\n'
         'libvirt_uri = "qemu:///system?socket=/nonexistent/libvirt-sock"\n'
+        'host_agent = "none"\n'
         f'[tui]\ntheme = "{request.param}"\n'
     )
     lab = Lab.open(str(path))

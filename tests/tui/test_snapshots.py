@@ -39,6 +39,7 @@ def snap_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     path.write_text(
         f'[site]\nstate_dir = "{FIXED_DIR / "state"}"\n'
         'libvirt_uri = "qemu:///system?socket=/nonexistent/libvirt-sock"\n'
+        'host_agent = "none"\n'
     )
     lab = Lab.open(str(path))
     # A fixed caller, whoever runs the tests: an admin named student (keypairs show it).

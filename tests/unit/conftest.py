@@ -17,6 +17,7 @@ def lab_file(tmp_path: Path) -> Path:
     path.write_text(
         f'[site]\nstate_dir = "{tmp_path / "state"}"\n'
         'libvirt_uri = "qemu:///system?socket=/nonexistent/libvirt-sock"\n'
+        'host_agent = "none"\n'
     )
     return path
 

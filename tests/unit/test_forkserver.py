@@ -25,7 +25,7 @@ def env() -> Iterator[dict[str, str]]:
     """A private socket directory and lab; the server it starts is stopped at the end."""
     run_dir = Path(tempfile.mkdtemp(prefix="lcfs-"))  # short: unix socket paths are limited
     lab = run_dir / "lab.toml"
-    lab.write_text(f'[site]\nstate_dir = "{run_dir / "state"}"\n')
+    lab.write_text(f'[site]\nstate_dir = "{run_dir / "state"}"\nhost_agent = "none"\n')
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LABCLOUD_")}
     environ |= {"LABCLOUD_RUNTIME_DIR": str(run_dir), "LABCLOUD_LAB": str(lab)}
     try:
@@ -82,7 +82,7 @@ def test_a_served_command_has_the_callers_cwd_env_and_exit_status(
     assert labcloud(env, "init").returncode == 0
     # The caller's working directory: ./lab.toml is found there when no --lab is given.
     (tmp_path / "lab.toml").write_text(
-        f'[site]\nstate_dir = "{tmp_path / "state"}"\n\n'
+        f'[site]\nstate_dir = "{tmp_path / "state"}"\nhost_agent = "none"\n\n'
         '[[flavors]]\nname = "cwd.flavor"\nvcpus = 1\nram = 64\ndisk = 1\n'
     )
     no_lab = {k: v for k, v in env.items() if k != "LABCLOUD_LAB"}

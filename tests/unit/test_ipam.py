@@ -96,7 +96,7 @@ class _NoNode:
 
 
 def _service(state_dir: str) -> NetworkService:
-    config = LabConfig(site=SiteConfig(state_dir=Path(state_dir)))
+    config = LabConfig(site=SiteConfig(state_dir=Path(state_dir), host_agent="none"))
 
     def unused() -> object:
         raise AssertionError("not needed here")

@@ -11,7 +11,8 @@ from labcloud.names import new_uuid
 
 
 def test_usage_counts_one_projects_volumes_and_snapshots(tmp_path: Path) -> None:
-    config = parse_config(f'[site]\nstate_dir = "{tmp_path}"\n'.encode(), tmp_path / "lab.toml")
+    text = f'[site]\nstate_dir = "{tmp_path}"\nhost_agent = "none"\n'
+    config = parse_config(text.encode(), tmp_path / "lab.toml")
     lab = Lab(config)
     lab.init()
     admin = lab.ctx.project.id
