@@ -307,6 +307,22 @@ DEFAULT_PROJECTS: tuple[ProjectConfig, ...] = (
 )
 
 
+class ApiConfig(_Strict):
+    """`labcloud serve`: OpenStack's API for the lab, on one port (DevStack's paths)."""
+
+    bind: str = "127.0.0.1"  # loopback only unless the admin opens it
+    port: int = Field(default=5000, ge=1, le=65535)  # Keystone's port
+    token_hours: float = Field(default=1.0, gt=0, le=24 * 30)  # as Keystone: an hour
+
+    @field_validator("bind")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("must be an IP address such as 127.0.0.1") from None
+
+
 class TuiConfig(_Strict):
     """[tui]: keys maps an action id (as `?` shows it) to its keys, e.g. "server.stop" = "x";
     theme is "light" for a light terminal background (Textual's textual-light)."""
@@ -330,6 +346,7 @@ class LabConfig(_Strict):
     local_node: LocalNodeConfig = LocalNodeConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     tui: TuiConfig = TuiConfig()
+    api: ApiConfig = ApiConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("volume_backends")

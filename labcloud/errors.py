@@ -72,6 +72,13 @@ class Unavailable(LabError):
     code = "unavailable"
 
 
+class Unauthorized(LabError):
+    """No valid credentials: a wrong password, or a token expired or revoked (HTTP 401)."""
+
+    exit_code = 12
+    code = "unauthorized"
+
+
 EXIT_CODES: dict[str, int] = {
     cls.code: cls.exit_code
     for cls in (
@@ -86,5 +93,6 @@ EXIT_CODES: dict[str, int] = {
         Timeout,
         Untrusted,
         Unavailable,
+        Unauthorized,
     )
 }

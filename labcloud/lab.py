@@ -13,6 +13,7 @@ from labcloud.config import LabConfig, load_config
 from labcloud.db.models import Server
 from labcloud.db.store import Store
 from labcloud.host_side import SystemHost, host_for
+from labcloud.services.access import Caller, current_caller
 from labcloud.services.changes import ChangeFeed
 from labcloud.services.cloud_init import SeedPart
 from labcloud.services.compute import ComputeService
@@ -37,6 +38,7 @@ from labcloud.services.routers import RouterService, l3_topology
 from labcloud.services.security_groups import SecurityGroupService
 from labcloud.services.server_ssh import ServerSsh
 from labcloud.services.stacks.service import StackService
+from labcloud.services.tokens import TokenService
 from labcloud.services.volumes import VolumeService
 
 
@@ -48,8 +50,19 @@ class Lab:
         *,
         all_projects: bool = False,
         host: SystemHost | None = None,
+        recovers: bool = True,
+        caller: Caller | None = None,
+        store: Store | None = None,
     ) -> None:
         self.config = config
+        # None: the unix user running this process (services/access.py). `labcloud serve`
+        # names the token's user, and shares one store across its requests.
+        self.caller = caller
+        self._given_store = store
+        # Each service, when first used, finishes or rolls back what a killed process left
+        # (its journal). A long-lived process (`labcloud serve`) recovers once at its start
+        # and builds its per-request labs with recovers=False.
+        self.recovers = recovers
         # Everything that touches this machine comes from here (labcloud/host_side.py).
         self.host = host if host is not None else host_for(config)
         # None: the caller's last `project use`, else the lab's default (context.py).
@@ -77,7 +90,7 @@ class Lab:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.config.site.state_dir)
+        return self._given_store or Store(self.config.site.state_dir)
 
     @staticmethod
     def _domain_builder(spec: dict[str, object]) -> str:
@@ -102,6 +115,7 @@ class Lab:
             self._domain_builder,
             self._device_builder,
             network_agent_factory=self.host.network_agent,
+            caller=self.caller or current_caller(),
             all_projects=self.all_projects,
             node_hypervisor=lambda name: self.nodes.hypervisor(name),
             node_agent=lambda name: self.nodes.agent(name),
@@ -121,7 +135,7 @@ class Lab:
         migration = MigrationService(self.compute, self.nodes)
         migration.refilter = lambda moving: self.security_groups.apply(moving=moving)
         # A killed migration: forward or back, by where its domain and disks are.
-        migration.recovered_at_start = migration.recover()
+        migration.recovered_at_start = migration.recover() if self.recovers else []
         return migration
 
     @cached_property
@@ -135,6 +149,10 @@ class Lab:
     @cached_property
     def identity(self) -> IdentityService:
         return IdentityService(self.ctx)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        return TokenService(self.ctx, self.config.api.token_hours)
 
     @cached_property
     def quotas(self) -> QuotaService:
@@ -151,7 +169,8 @@ class Lab:
             node, "local", [{"path": path, "size": size, "sha256": digest}], lambda _m: None
         )
         # An import or snapshot killed midway is rolled back: no row, no partial file.
-        images.recover()
+        if self.recovers:
+            images.recover()
         return images
 
     @cached_property
@@ -193,7 +212,7 @@ class Lab:
             lambda s, graph: l3_topology(s, graph, self.ctx.project.id)
         )
         # Interrupted network, subnet and port operations are finished or rolled back.
-        network.recovered_at_start = network.recover()
+        network.recovered_at_start = network.recover() if self.recovers else []
         return network
 
     @cached_property
@@ -211,13 +230,13 @@ class Lab:
     def routers(self) -> RouterService:
         routers = RouterService(self.ctx, self.network, lambda: self.l3_agent)
         # Interrupted router operations are finished or rolled back, as compute's are.
-        routers.recovered_at_start = routers.recover()
+        routers.recovered_at_start = routers.recover() if self.recovers else []
         return routers
 
     @cached_property
     def floating_ips(self) -> FloatingIPService:
         fips = FloatingIPService(self.ctx, self.network, self.routers)
-        fips.recovered_at_start = fips.recover()
+        fips.recovered_at_start = fips.recover() if self.recovers else []
         return fips
 
     @cached_property
@@ -227,8 +246,9 @@ class Lab:
         )
         # Interrupted volume operations are finished or rolled back, as compute's are; then
         # the NBD exports of attached volumes run again, and no other.
-        volumes.recovered_at_start = volumes.recover()
-        volumes.reconcile_exports()
+        volumes.recovered_at_start = volumes.recover() if self.recovers else []
+        if self.recovers:
+            volumes.reconcile_exports()
         return volumes
 
     @cached_property
@@ -248,7 +268,7 @@ class Lab:
         # The cloud-init seed comes after the NICs: its network-config names their MACs.
         compute.parts.append(SeedPart(self.ctx, compute.instance_dir, self._nic_macs))
         # The next start after a crash finishes or rolls back what was interrupted.
-        compute.recovered_at_start = compute.recover()
+        compute.recovered_at_start = compute.recover() if self.recovers else []
         return compute
 
     @cached_property
@@ -289,6 +309,13 @@ class Lab:
             Finding("interrupted-operation", name, f"{kind}: {outcome}", True)
             for kind, name, outcome in done
         ]
+
+    def recover_all(self) -> None:
+        """Finish or roll back whatever a killed process left, in every service now,
+        rather than in each when first used (`labcloud serve` does this at its start)."""
+        for service in ("images", "network", "routers", "floating_ips", "volumes", "compute"):
+            getattr(self, service)
+        self.migration  # noqa: B018 - built for its recovery
 
     def init(self) -> dict[str, int]:
         """Create the state and seed it from lab.toml. Safe to run again."""

@@ -23,6 +23,8 @@ class User(SQLModel, table=True):
     description: str = ""
     # The project the user last chose (`project use`); used when no --project is given.
     default_project_id: str | None = Field(default=None, foreign_key="projects.id")
+    # bcrypt, for the API (Keystone's password method); None: no API password set.
+    password_hash: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -50,3 +52,16 @@ class QuotaLimit(SQLModel, table=True):
     project_id: str = Field(foreign_key="projects.id", index=True)
     resource: str = Field(max_length=32)
     hard_limit: int  # -1: unlimited
+
+
+class ApiToken(SQLModel, table=True):
+    """A Keystone token that `labcloud serve` issued: only its SHA-256 is kept, so the
+    database never holds a usable token. Revoking deletes the row."""
+
+    __tablename__ = "api_tokens"
+    digest: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True)
+    project_id: str | None = Field(default=None, foreign_key="projects.id")
+    audit_id: str = Field(max_length=32)
+    issued_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

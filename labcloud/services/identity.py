@@ -209,6 +209,46 @@ class IdentityService:
                 self.ctx.access.require_admin("showing another user")
             return user, self._assignments(s, user_id=user.id)
 
+    def api_credentials(self) -> dict[str, str]:
+        """What the openstack client needs to act as the caller in the current project
+        (no password: labcloud keeps only its hash)."""
+        self.ctx.access.check_known()
+        caller = self.ctx.access.caller
+        if self.ctx.access.user is None:
+            raise UsageError(
+                f"{caller.name} has no API user (the API knows labcloud users by password)",
+                "make one: labcloud user create NAME --project admin --role admin; "
+                "labcloud user set NAME --password-prompt",
+            )
+        api = self.ctx.config.api
+        host = f"[{api.bind}]" if ":" in api.bind else api.bind
+        return {
+            "auth_url": f"http://{host}:{api.port}/identity/v3",
+            "username": caller.name,
+            "project_name": self.ctx.project.name,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+            "region_name": "RegionOne",
+        }
+
+    def set_password(self, ref: str, password: str) -> User:
+        """The user's API password (Keystone's). Users set their own; admins anyone's.
+        The user's tokens are revoked, as Keystone does when a password changes."""
+        from labcloud.db.identity_models import ApiToken
+        from labcloud.services.tokens import hash_password
+
+        self.ctx.access.check_known()
+        hashed = hash_password(password)
+        with self.ctx.store.write() as s:
+            user = find(s, User, ref, "user")
+            if user.name != self.ctx.access.caller.name:
+                self.ctx.access.require_admin("setting another user's password")
+            user.password_hash = hashed
+            s.add(user)
+            s.exec(delete(ApiToken).where(ApiToken.user_id == user.id))  # type: ignore[arg-type]
+            record_event(s, "user", user.id, user.name, "password set")
+        return user
+
     @admin_only
     def create_user(
         self,

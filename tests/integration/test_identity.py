@@ -9,7 +9,6 @@ namespace); the commands run as root with SUDO_USER set, as `sudo labcloud` woul
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -17,25 +16,12 @@ import pytest
 
 from tests.harness.node import LABCLOUD_BIN, Node, start_node
 from tests.harness.requirements import require_root_and_tools
+from tests.integration.identity_helpers import add_unix_users
 from tests.integration.l3_helpers import make_net
 
 UNIX_USERS = ("alice", "bob", "carol")
 QUOTA_ERROR_EXIT = 5
 FORBIDDEN_EXIT = 8
-
-
-def _add_unix_users(node: Node, names: tuple[str, ...]) -> None:
-    """Accounts that exist only inside the node: copies of passwd and group, bind-mounted."""
-    for table, line in (
-        ("passwd", "{name}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\n"),
-        ("group", "{name}:x:{uid}:\n"),
-    ):
-        private = node.workdir / table
-        shutil.copyfile(f"/etc/{table}", private)
-        with private.open("a") as f:
-            for uid, name in enumerate(names, start=3001):
-                f.write(line.format(name=name, uid=uid))
-        node.run(["mount", "--bind", str(private), f"/etc/{table}"])
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +30,7 @@ def lab() -> Iterator[Node]:
     require_root_and_tools()
     node = start_node("identity")
     try:
-        _add_unix_users(node, UNIX_USERS)
+        add_unix_users(node, UNIX_USERS)
         node.labcloud("init")
         node.labcloud("image", "create", "tiny", "--builtin")
         node.labcloud("project", "create", "lab2", "--description", "the second team")

@@ -71,6 +71,31 @@ def user_delete(lab: Any, a: Any) -> str:
     return f"deleted user {lab.identity.delete_user(a.user).name}"
 
 
+@command(
+    "user",
+    "set",
+    help="Set a user's API password (for `labcloud serve` and the openstack client)",
+    example="labcloud user set alice --password-prompt",
+    args=(
+        arg("user"),
+        arg("--password", help="the new password (visible to ps: prefer --password-prompt)"),
+        arg("--password-prompt", action="store_true", help="ask for it, twice, without echo"),
+    ),
+)
+def user_set(lab: Any, a: Any) -> str:
+    if (a.password is None) == (not a.password_prompt):
+        raise UsageError("give --password or --password-prompt")
+    password = a.password
+    if a.password_prompt:
+        import getpass
+
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise UsageError("the two passwords differ")
+    user = lab.identity.set_password(a.user, password)
+    return f"password set for user {user.name}"
+
+
 # --project is the global option: for role commands it names the project of the role.
 _ROLE_ARGS = (arg("role", help="|".join(ROLES)), arg("--user", required=True))
 
