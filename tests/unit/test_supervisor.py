@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +74,20 @@ def test_it_exits_once_what_it_serves_is_gone(tmp_path: Path, job: Supervised) -
 def test_a_supervisor_that_cannot_start_says_why(tmp_path: Path, job: Supervised) -> None:
     with pytest.raises(BackendError, match=r"cannot start the test job: .*no command"):
         job.start("the test job", "sleeper", [], tmp_path)
+
+
+def test_a_supervisor_started_before_the_merge_is_still_found_and_stopped(
+    tmp_path: Path, job: Supervised
+) -> None:
+    # Its command line: python -m labcloud.backends.dhcp_supervisor NETNS CONF PIDFILE LOG
+    script = "import time; time.sleep(600)"
+    argv = [sys.executable, "-c", script, "labcloud.backends.dhcp_supervisor", "job-1"]
+    former = subprocess.Popen(argv)
+    try:
+        job.pidfile.write_text(f"{former.pid}\n")
+        assert wait_until(lambda: job.pid() == former.pid, 5)
+        job.stop()
+        assert former.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        former.kill()
+        former.wait()
