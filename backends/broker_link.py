@@ -1,4 +1,5 @@
-"""The node broker's local socket: one JSON request, one JSON reply, per connection.
+"""The node broker's local socket: one JSON request, one JSON reply, per connection
+(framed by labcloud/framing.py, as the fork server's are).
 
 The broker (labcloud/broker.py) is a long-lived process per lab that keeps one SSH and one
 libvirt connection per node. Short-lived commands ask it over a unix socket under the
@@ -10,19 +11,16 @@ opens its own socket to the broker for each call.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
-import struct
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from labcloud import errors
+from labcloud import errors, framing
 from labcloud.errors import LabError
 
-HEADER = struct.Struct("!I")
 MAX_MESSAGE = 64 * 1024 * 1024
 SOCKET_NAME = "broker.sock"
 CALL_TIMEOUT = 30.0
@@ -39,26 +37,11 @@ class BrokerAbsent(Exception):
     """No broker answers on the socket: the caller connects to the node itself."""
 
 
-def _send(sock: socket.socket, message: object) -> None:
-    body = json.dumps(message).encode()
-    sock.sendall(HEADER.pack(len(body)) + body)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        chunk = sock.recv(size - len(buf))
-        if not chunk:
-            raise EOFError("the other end closed")
-        buf += chunk
-    return bytes(buf)
-
-
 def _receive(sock: socket.socket) -> object:
-    (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size))
-    if size > MAX_MESSAGE:
-        raise ValueError("message too large")
-    return json.loads(_recv_exact(sock, size))
+    got = framing.receive(sock, MAX_MESSAGE)
+    if got is None:
+        raise EOFError("the other end closed")
+    return got[0]
 
 
 def call(path: Path, op: str, args: dict[str, object], timeout: float = CALL_TIMEOUT) -> object:
@@ -71,7 +54,7 @@ def call(path: Path, op: str, args: dict[str, object], timeout: float = CALL_TIM
         except OSError as exc:  # no socket, or a stale one nobody listens on
             raise BrokerAbsent(str(exc)) from None
         try:
-            _send(sock, {"op": op, "args": args})
+            framing.send(sock, {"op": op, "args": args})
             reply = _receive(sock)
         except (OSError, EOFError, ValueError) as exc:
             raise BrokerAbsent(f"the broker did not answer: {exc}") from None
@@ -129,7 +112,7 @@ class Listener:
                 reply = {"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
             except Exception as exc:  # a broker bug must not kill the broker
                 reply = {"error": {"code": "error", "message": f"node broker: {exc!r}"}}
-            _send(conn, reply)
+            framing.send(conn, reply)
         except (OSError, EOFError, ValueError):
             pass
         finally:

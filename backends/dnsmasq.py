@@ -3,8 +3,8 @@
 It hands out only the addresses the network service allocated: the ranges are `static`,
 and each port's MAC is mapped to its IP in a hosts file. A port change rewrites the
 hosts and options files and sends SIGHUP; a changed range (a new subnet) restarts it.
-It runs under its own supervisor process (dhcp_supervisor.py), which starts it again when
-it dies. Pidfiles, leases and log live under state_dir/dhcp/<netns>/.
+It runs under its own supervisor process (supervisor.py), which starts it again when it
+dies. Pidfiles, leases and log live under state_dir/dhcp/<netns>/.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ import contextlib
 import ipaddress
 import os
 import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from labcloud.backends.supervisor import Supervised, daemon_pid, terminate, wait_until
 
 from labcloud.errors import BackendError
 
 CALLS = {"spawn": 0, "sighup": 0}
-SUPERVISOR = "labcloud.backends.dhcp_supervisor"
+NETNS_DIR = Path("/run/netns")
 # Neutron's IPv6 address modes -> dnsmasq's dhcp-range modes (RA flags A, O, M).
 V6_RANGE_MODES = {
     "slaac": "ra-only",  # A: the guest forms its address; no DHCPv6
@@ -42,31 +41,19 @@ class Dnsmasq:
         self.leases = self.dir / "leases"
         self.log = self.dir / "dnsmasq.log"
         self.supervisor_pidfile = self.dir / "supervisor.pid"
+        self.supervised = Supervised(netns, self.supervisor_pidfile, self.log)
 
     # -- state ----------------------------------------------------------------------
     def pid(self) -> int | None:
         """The running dnsmasq's PID, checked against /proc so a recycled PID is not ours."""
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            return None
-        if os.path.basename(cmdline[0]) != b"dnsmasq" or str(self.conf).encode() not in b"".join(
-            cmdline
-        ):
-            return None
-        return pid
+        conf = str(self.conf).encode()
+        return daemon_pid(
+            self.pidfile,
+            lambda words: os.path.basename(words[0]) == b"dnsmasq" and conf in b"".join(words),
+        )
 
     def supervisor_pid(self) -> int | None:
-        """The supervisor's PID, checked against /proc like dnsmasq's."""
-        try:
-            pid = int(self.supervisor_pidfile.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            return None
-        if SUPERVISOR.encode() not in cmdline or self.netns.encode() not in cmdline:
-            return None
-        return pid
+        return self.supervised.pid()
 
     def status(self) -> dict[str, object]:
         pid, sup = self.pid(), self.supervisor_pid()
@@ -169,30 +156,25 @@ class Dnsmasq:
 
     def _start(self) -> None:
         CALLS["spawn"] += 1
-        argv = [sys.executable, "-m", SUPERVISOR, self.netns, str(self.conf)]
-        argv += [str(self.supervisor_pidfile), str(self.log)]
-        try:
-            # The supervisor detaches at once (double fork): this waits for its first fork only.
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-        except FileNotFoundError:
-            raise BackendError(
-                "cannot start DHCP: no Python interpreter for its supervisor"
-            ) from None
-        if proc.returncode != 0:
-            err = " ".join(proc.stderr.split())[-300:]
-            raise BackendError(f"cannot start the DHCP supervisor in {self.netns}: {err}")
-        for _ in range(100):
-            if self.pid() is not None:
-                return
-            time.sleep(0.05)
+        argv = ["ip", "netns", "exec", self.netns, "dnsmasq", "--keep-in-foreground"]
+        argv.append(f"--conf-file={self.conf}")
+        self.supervised.start(
+            f"the DHCP supervisor in {self.netns}",
+            "dnsmasq",
+            argv,
+            watch=NETNS_DIR / self.netns,  # a network deleted behind its back
+            reload_on_hup=True,
+        )
+        if wait_until(lambda: self.pid() is not None, 5.0):
+            return
         self.stop()
         tail = " ".join(_tail(self.log, 3).split())[-300:]
         raise BackendError(f"dnsmasq in {self.netns} did not start: {tail or 'no log'}")
 
     def stop(self) -> None:
         """Stop the supervisor (which stops its dnsmasq), then any dnsmasq left over."""
-        _terminate(self.supervisor_pid(), self.supervisor_pid)
-        _terminate(self.pid(), self.pid)
+        self.supervised.stop()
+        terminate(self.pid(), self.pid)
 
     def remove(self) -> None:
         self.stop()
@@ -201,27 +183,6 @@ class Dnsmasq:
             path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.dir.rmdir()
-
-
-def _terminate(pid: int | None, still: object) -> None:
-    """SIGTERM, wait up to 5 s, then SIGKILL; through a pidfd so a recycled PID is safe."""
-    if pid is None:
-        return
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return
-    try:
-        signal.pidfd_send_signal(fd, signal.SIGTERM)
-        for _ in range(100):
-            if still() is None or not Path(f"/proc/{pid}").exists():  # type: ignore[operator]
-                return
-            time.sleep(0.05)
-        signal.pidfd_send_signal(fd, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _tail(path: Path, lines: int) -> str:

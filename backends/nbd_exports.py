@@ -11,16 +11,12 @@ import contextlib
 import re
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from labcloud.backends.dnsmasq import _terminate
+from labcloud.backends.supervisor import Supervised, daemon_pid, terminate, wait_until
 
 from labcloud.errors import BackendError
 
-SUPERVISOR = "labcloud.backends.nbd_supervisor"
 _NAME_RE = re.compile(r"^volume-[0-9a-f-]{36}$")
 
 
@@ -33,21 +29,21 @@ class NbdExports:
             raise BackendError(f"refusing export name {name!r}: not a labcloud volume")
         return self.root / name
 
-    # -- state ----------------------------------------------------------------------
-    def _pid(self, pidfile: Path, *needles: str) -> int | None:
-        """A PID from its file, checked against /proc so a recycled PID is not ours."""
-        try:
-            pid = int(pidfile.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if all(n.encode() in cmdline for n in needles) else None
+    def _supervised(self, name: str) -> Supervised:
+        workdir = self._dir(name)
+        return Supervised(name, workdir / "supervisor.pid", workdir / "qemu-nbd.log")
 
+    # -- state ----------------------------------------------------------------------
     def supervisor_pid(self, name: str) -> int | None:
-        return self._pid(self._dir(name) / "supervisor.pid", SUPERVISOR, name)
+        return self._supervised(name).pid()
 
     def server_pid(self, name: str) -> int | None:
-        return self._pid(self._dir(name) / "qemu-nbd.pid", "qemu-nbd", f"--export-name={name}")
+        """qemu-nbd's PID from its own pidfile, checked against /proc (not a recycled PID)."""
+        wanted = (b"qemu-nbd", f"--export-name={name}".encode())
+        return daemon_pid(
+            self._dir(name) / "qemu-nbd.pid",
+            lambda words: all(w in b"\0".join(words) for w in wanted),
+        )
 
     def status(self, name: str) -> dict[str, object]:
         sup, pid = self.supervisor_pid(name), self.server_pid(name)
@@ -65,20 +61,21 @@ class NbdExports:
         name, path = str(spec["name"]), str(spec["path"])
         address, port = str(spec["address"]), int(spec["port"])  # type: ignore[call-overload]
         workdir = self._dir(name)
-        argv = [sys.executable, "-m", SUPERVISOR, name, path, str(spec["format"]), address]
-        argv += [str(port), str(workdir)]
         if self.supervisor_pid(name) is not None and self.server_pid(name) is not None:
             return  # no probe: a qemu-nbd serving its one client accepts no other
         self.stop(name)
         workdir.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-        if proc.returncode != 0:
-            err = " ".join(proc.stderr.split())[-300:]
-            raise BackendError(f"cannot start the NBD export of {name}: {err}")
-        for _ in range(200):
-            if self.server_pid(name) is not None and _listening(address, port):
-                return
-            time.sleep(0.05)
+        argv = qemu_nbd_argv(name, path, str(spec["format"]), address, port, workdir)
+        self._supervised(name).start(
+            f"the NBD export of {name}",
+            "qemu-nbd",
+            argv,
+            watch=Path(path),  # a deleted volume
+        )
+        if wait_until(
+            lambda: self.server_pid(name) is not None and _listening(address, port), 10.0
+        ):
+            return
         tail = _tail(workdir / "qemu-nbd.log")
         self.stop(name)
         raise BackendError(f"qemu-nbd for {name} did not listen on {address}:{port}: {tail}")
@@ -87,10 +84,29 @@ class NbdExports:
         """Stop the supervisor (which stops its qemu-nbd), then any qemu-nbd left; forget it.
         Idempotent."""
         workdir = self._dir(name)
-        _terminate(self.supervisor_pid(name), lambda: self.supervisor_pid(name))
-        _terminate(self.server_pid(name), lambda: self.server_pid(name))
+        self._supervised(name).stop()
+        terminate(self.server_pid(name), lambda: self.server_pid(name))
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
+
+
+def qemu_nbd_argv(
+    name: str, path: str, file_format: str, address: str, port: int, workdir: Path
+) -> list[str]:
+    """One export `name` of the file or device `path`, on address:port only, persistent (it
+    outlives a client's disconnect), writing its PID to workdir/qemu-nbd.pid."""
+    return [
+        "qemu-nbd",
+        "--persistent",
+        f"--bind={address}",
+        f"--port={port}",
+        f"--export-name={name}",
+        f"--format={file_format}",
+        "--discard=unmap",
+        f"--pid-file={workdir / 'qemu-nbd.pid'}",
+        "--",
+        path,
+    ]
 
 
 def _listening(address: str, port: int) -> bool:

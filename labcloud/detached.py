@@ -1,7 +1,11 @@
-"""What labcloud's two long-lived helpers share: the fork server and the node broker.
+"""Starting labcloud's long-lived helpers detached, and telling when their code is stale.
 
-Both are started detached by the first command that wants one, and both exit once
-labcloud's own code changes, so a new checkout never answers with old code.
+Every process labcloud leaves running goes through detach(): the fork server and the node
+broker (spawn_module, started by the first command that wants one) and the supervisors of
+dnsmasq and qemu-nbd (backends/supervisor.py). The first two exit once labcloud's own code
+changes (source_stamp, stale), so a new checkout never answers with old code.
+
+Standard library only and cheap to import: the launcher imports it.
 """
 
 from __future__ import annotations
@@ -9,30 +13,54 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 
 
-def spawn_module(module: str, *args: str) -> None:
-    """Run `python -m module args` detached (own session, stdio on /dev/null); the caller
-    goes on at once and only waits for the short-lived intermediate child."""
-    try:
-        pid = os.fork()
-    except OSError:
-        return
+def detach(run: Callable[[], int | None], output: int | None = None) -> None:
+    """Run `run` in a grandchild in a session of its own, reparented to init, with stdin on
+    /dev/null and stdout and stderr on `output` (default /dev/null). The grandchild exits
+    with run's return value and never comes back into the caller's code.
+
+    The caller waits only for the short-lived intermediate child (so no zombie is left and
+    no terminal, session or wait ties the helper to it); OSError when it cannot fork."""
+    pid = os.fork()
     if pid:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
         return
+    code = 1
     try:
         os.setsid()
         if os.fork():
             os._exit(0)
         null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
+        os.dup2(null, 0)
+        for fd in (1, 2):
+            os.dup2(null if output is None else output, fd)
+        for fd in (null, output):
+            if fd is not None and fd > 2:
+                os.close(fd)
+        result = run()
+        code = 0 if result is None else result
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sys.excepthook(*sys.exc_info())  # to `output`: a supervisor's log
+    finally:
+        os._exit(code)
+
+
+def spawn_module(module: str, *args: str) -> None:
+    """Run `python -m module args` detached, with no file of ours left open; the caller goes
+    on at once. A failure to fork is quiet: the helper is an optimisation."""
+
+    def run() -> None:
         os.closerange(3, 1 << 16)
         os.execv(sys.executable, [sys.executable, "-m", module, *args])
-    finally:
-        os._exit(1)
+
+    with contextlib.suppress(OSError):
+        detach(run)
 
 
 def source_stamp() -> dict[str, int]:

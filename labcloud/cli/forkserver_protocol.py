@@ -1,5 +1,6 @@
 """What the `labcloud` launcher and its warm fork server share: where the socket lives and
-how messages are framed. Standard library only, so the launcher stays cheap to start.
+how messages are framed (labcloud/framing.py, as the node broker's are). Standard library
+only, so the launcher stays cheap to start.
 
 One server per user, per Python environment and per (network, mount) namespace pair: a
 server started inside a test node must never run a command for the host, or the reverse.
@@ -7,18 +8,16 @@ server started inside a test node must never run a command for the host, or the 
 
 from __future__ import annotations
 
-import array
 import contextlib
 import hashlib
-import json
 import os
 import socket
-import struct
 import sys
 import tempfile
 from pathlib import Path
 
-HEADER = struct.Struct("!I")
+from labcloud import framing
+
 MAX_MESSAGE = 4 * 1024 * 1024
 IDLE_SECONDS = 600.0
 DISABLE_ENV = "LABCLOUD_NO_DAEMON"
@@ -64,45 +63,16 @@ def socket_path() -> Path:
 
 
 def send(sock: socket.socket, message: dict[str, object], fds: list[int] | None = None) -> None:
-    body = json.dumps(message).encode()
-    data = HEADER.pack(len(body)) + body
-    if fds:
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        sent = sock.sendmsg([data], ancillary)
-        if sent < len(data):
-            sock.sendall(data[sent:])
-    else:
-        sock.sendall(data)
+    framing.send(sock, message, fds or ())
 
 
 def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, object] | None, list[int]]:
     """One message and the file descriptors that came with it; (None, []) at end of stream."""
-    fds: list[int] = []
-    head = b""
-    while len(head) < HEADER.size:
-        if max_fds and not head:
-            chunk, ancdata, _flags, _addr = sock.recvmsg(
-                HEADER.size, socket.CMSG_SPACE(max_fds * array.array("i").itemsize)
-            )
-            for level, kind, payload in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    got = array.array("i")
-                    got.frombytes(payload[: len(payload) - len(payload) % got.itemsize])
-                    fds.extend(got)
-        else:
-            chunk = sock.recv(HEADER.size - len(head))
-        if not chunk:
-            for fd in fds:
-                os.close(fd)
-            return None, []
-        head += chunk
-    (size,) = HEADER.unpack(head)
-    if size > MAX_MESSAGE:
-        raise ValueError("message too large")
-    body = b""
-    while len(body) < size:
-        chunk = sock.recv(size - len(body))
-        if not chunk:
-            return None, fds
-        body += chunk
-    return json.loads(body), fds
+    got = framing.receive(sock, MAX_MESSAGE, max_fds)
+    if got is None:
+        return None, []
+    message, fds = got
+    if not isinstance(message, dict):
+        framing.close_all(fds)
+        raise ValueError("not a message")
+    return message, fds

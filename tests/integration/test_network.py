@@ -185,7 +185,7 @@ def dhcp_pids(lab: Node, bridge: str) -> tuple[int | None, int | None]:
         path = next((lab.state_dir / "dhcp").glob(f"*{bridge[5:]}"), None)
         pidfile = path / name if path else None
         try:
-            pid = int(pidfile.read_text()) if pidfile else 0
+            pid = int(pidfile.read_text().split()[0]) if pidfile else 0  # "PID [START]"
         except (OSError, ValueError):
             pid = 0
         found.append(pid if pid and Path(f"/proc/{pid}").exists() else None)

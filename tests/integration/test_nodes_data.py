@@ -296,7 +296,7 @@ def test_a_volume_reaches_a_node_without_shared_storage_over_nbd(
     assert _nbd_listeners(control) == ["10.99.0.1:10809"]
     # With its supervisor gone too (the control machine restarted), the next command
     # starts the export again from the store.
-    supervisor = _pid_of(control, export_dir / "supervisor.pid", "nbd_supervisor")
+    supervisor = _pid_of(control, export_dir / "supervisor.pid", "backends.supervisor")
     control.run(["kill", "-KILL", supervisor, nbd_pid])
     assert pair.js("volume", "show", "dv2")["status"] == "in-use"
     nbd_pid = _pid_of(control, export_dir / "qemu-nbd.pid", "qemu-nbd", other_than=nbd_pid)
