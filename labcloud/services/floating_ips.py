@@ -65,7 +65,7 @@ class FloatingIPService:
     @writes
     def create(self, network_ref: str, address: str | None = None) -> FloatingIP:
         with self.ctx.store.read() as s:
-            network = self.routers._network(s, network_ref)
+            network = self.network.find_network(s, network_ref)
             if not network.external:
                 raise UsageError(
                     f"network {network.name} is not external",

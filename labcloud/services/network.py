@@ -434,7 +434,7 @@ class NetworkService:
 
     def _drop_rows(self, s: Session, net: Network) -> None:
         for port in s.exec(select(Port).where(Port.network_id == net.id)):
-            self._drop_port(s, port)
+            self.drop_port(s, port)
         for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id)):
             s.delete(sub)
         s.flush()
@@ -922,7 +922,7 @@ class NetworkService:
                         f"port {port.name} belongs to {port.device_owner}",
                         "remove the router interface or subnet that owns it",
                     )
-            self._drop_port(s, port)
+            self.drop_port(s, port)
             record_event(s, "port", port.id, port.name, "deleted")
             return port
 
@@ -942,7 +942,7 @@ class NetworkService:
                 self.ctx.net.set_link_up(port.tap, port.admin_state_up)
 
     @staticmethod
-    def _drop_port(s: Session, port: Port) -> None:
+    def drop_port(s: Session, port: Port) -> None:
         for alloc in s.exec(select(IPAllocation).where(IPAllocation.port_id == port.id)):
             s.delete(alloc)
         s.flush()

@@ -142,7 +142,7 @@ class NetworkPart:
                 if row is None:
                     continue
                 if row.auto_delete:
-                    self.service._drop_port(s, row)
+                    self.service.drop_port(s, row)
                 else:
                     _unbind(row)
         for network_id in dict.fromkeys(p.network_id for p in ports):
@@ -234,7 +234,7 @@ class NetworkPart:
             row = s.get(Port, port.id)
             if row is not None:
                 if row.auto_delete:
-                    self.service._drop_port(s, row)
+                    self.service.drop_port(s, row)
                 else:
                     _unbind(row)
             record_event(s, "server", server.id, server.name, f"port {port.name} removed")

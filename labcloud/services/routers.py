@@ -73,11 +73,11 @@ class RouterService:
                     "ip_address": ip,
                     "kind": "gateway" if p.device_owner == GATEWAY else "interface",
                 }
-                for p, sub, ip in self._legs(s, router_id, with_gateway=True)
+                for p, sub, ip in self.legs(s, router_id, with_gateway=True)
             ]
 
     @staticmethod
-    def _legs(
+    def legs(
         s: Session, router_id: str, with_gateway: bool = False
     ) -> list[tuple[Port, Subnet, str]]:
         owners = [INTERFACE, GATEWAY] if with_gateway else [INTERFACE]
@@ -120,18 +120,18 @@ class RouterService:
                 op.step("namespace")
                 self.sync(router_id)
             except BaseException:
-                self._forget(router_id)
-                self._finish(op, "rolled_back")
+                self.forget(router_id)
+                self.finish(op, "rolled_back")
                 raise
             op.step("finish")
-            self._finish(op)
+            self.finish(op)
         return router
 
-    def _finish(self, op: OperationHandle, state: str = "done") -> None:
+    def finish(self, op: OperationHandle, state: str = "done") -> None:
         with self.ctx.store.write() as s:
             op.finish(s, state)
 
-    def _forget(self, router_id: str) -> None:
+    def forget(self, router_id: str) -> None:
         with self.ctx.store.read() as s:
             row = s.get(Router, router_id)
             namespace = row.namespace if row else netnames.router_netns(router_id)
@@ -145,7 +145,7 @@ class RouterService:
     def delete(self, ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, ref)
-            legs = self._legs(s, router.id)
+            legs = self.legs(s, router.id)
             fips = s.exec(select(FloatingIP.id).where(FloatingIP.router_id == router.id)).first()
         if legs:
             names = ", ".join(sub.name for _p, sub, _ip in legs)
@@ -203,7 +203,7 @@ class RouterService:
                     f"subnet {subnet.name} is on external network {network.name}",
                     f"use `labcloud router set {router.name} --external-gateway {network.name}`",
                 )
-            for _p, other, _ip in self._legs(s, router.id, with_gateway=True):
+            for _p, other, _ip in self.legs(s, router.id, with_gateway=True):
                 if other.id == subnet.id:
                     raise Conflict(f"router {router.name} already has a leg on {subnet.name}")
                 if _overlap(other.cidr, subnet.cidr):
@@ -232,30 +232,30 @@ class RouterService:
             try:
                 self._sync_or_undo(router.id, port)
             except BaseException:
-                self._finish(op, "rolled_back")
+                self.finish(op, "rolled_back")
                 raise
             op.step("finish")
             self._event(router, f"leg on {subnet.name} added")
-            self._finish(op)
+            self.finish(op)
         return router
 
     def undo_leg(self, op: OperationHandle, router_id: str, subnet_id: str) -> None:
         """Roll back an add subnet that died before its port was made: any leg on the
         subnet is this operation's (add_subnet refuses a second one)."""
         with self.ctx.store.read() as s:
-            legs = [p for p, sub, _ip in self._legs(s, router_id) if sub.id == subnet_id]
+            legs = [p for p, sub, _ip in self.legs(s, router_id) if sub.id == subnet_id]
         for port in legs:
             self.network.delete_port(port.id, internal=True)
         with contextlib.suppress(NotFound):
             self.sync(router_id)
-        self._finish(op, "rolled_back")
+        self.finish(op, "rolled_back")
 
     @writes
     def remove_subnet(self, router_ref: str, subnet_ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, router_ref)
             subnet = self._subnet(s, subnet_ref)
-            legs = [p for p, sub, _ip in self._legs(s, router.id) if sub.id == subnet.id]
+            legs = [p for p, sub, _ip in self.legs(s, router.id) if sub.id == subnet.id]
             if not legs:
                 raise NotFound(f"router {router.name} has no leg on subnet {subnet.name}")
             in_use = s.exec(select(FloatingIP).where(FloatingIP.router_id == router.id)).all()
@@ -275,7 +275,7 @@ class RouterService:
             self.sync(router.id)
             op.step("finish")
             self._event(router, f"leg on {subnet.name} removed")
-            self._finish(op)
+            self.finish(op)
         return router
 
     def recover(self) -> list[tuple[str, str, str]]:
@@ -382,7 +382,7 @@ class RouterService:
 
     def spec(self, s: Session, router: Router) -> dict[str, object]:
         legs, cidrs = [], []
-        for port, subnet, ip in self._legs(s, router.id):
+        for port, subnet, ip in self.legs(s, router.id):
             network = s.get(Network, port.network_id)
             assert network is not None
             prefix = ipaddress.ip_network(subnet.cidr).prefixlen
@@ -506,7 +506,7 @@ def l3_topology(s: Session, graph: dict[str, Any], project_id: str) -> None:
     routers = s.exec(select(Router).where(Router.project_id == project_id).order_by(Router.name))
     for router in routers:
         interfaces, gateway = [], None
-        for port, subnet, ip in RouterService._legs(s, router.id, with_gateway=True):
+        for port, subnet, ip in RouterService.legs(s, router.id, with_gateway=True):
             if port.device_owner == GATEWAY:
                 gateway = {"network_id": port.network_id, "ip_address": ip}
             else:

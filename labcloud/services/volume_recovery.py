@@ -38,10 +38,10 @@ def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: 
     if kind == "volume.create":
         if step == "finish":
             return _finish_create(svc, handle, rid)
-        svc._undo_made(handle, Volume, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
+        svc.undo_made(handle, Volume, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
         return "rolled back"
     if kind == "snapshot.create":
-        svc._undo_made(
+        svc.undo_made(
             handle,
             VolumeSnapshot,
             rid,
@@ -52,10 +52,10 @@ def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: 
         )
         return "rolled back"
     if kind == "volume.delete":
-        svc._delete_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
+        svc.delete_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
         return "finished"
     if kind == "snapshot.delete":
-        svc._delete_snapshot_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
+        svc.delete_snapshot_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
         return "finished"
     with svc.ctx.store.read() as s:
         vol = s.get(Volume, rid)
@@ -66,7 +66,7 @@ def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: 
     if kind == "volume.extend":
         actual = svc.backend(vol.volume_type).size_of(vol.location) or 0
         size = max(int(d.get("old_size", vol.size)), actual // (1024**3))
-        svc._settle_extend(handle, rid, d.get("previous", "available"), size, "extend recovered")  # type: ignore[arg-type]
+        svc.settle_extend(handle, rid, d.get("previous", "available"), size, "extend recovered")  # type: ignore[arg-type]
         return f"size {size} GB"
     xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
     server_id = d["server_id"]

@@ -125,7 +125,7 @@ class StackService:
         loaded = self.plan(file, name, params, adopt)
         stack = loaded.stack
         row = self._ensure_stack(stack, file)
-        with self._locked(row):
+        with self.locked(row):
             self._set_status(row.id, "APPLYING")
             try:
                 Applier(
@@ -149,7 +149,7 @@ class StackService:
         owned = self._owned(row.id)
         _require_admin_for(list(owned), self.ctx)
         self._warm()
-        with self._locked(row):
+        with self.locked(row):
             self._set_status(row.id, "DESTROYING")
             recorder = _Recorder(self.ctx, row.id)
             if keep_volumes:
@@ -338,7 +338,7 @@ class StackService:
                 record_event(s, "stack", row.id, row.name, status.lower())
 
     @contextmanager
-    def _locked(self, row: Stack) -> Iterator[None]:
+    def locked(self, row: Stack) -> Iterator[None]:
         """One apply or destroy of a stack at a time, across processes."""
         lock_dir = self.ctx.state_dir / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
