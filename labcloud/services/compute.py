@@ -7,6 +7,7 @@ drift shows as a status, never as a crash.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import time
@@ -632,7 +633,7 @@ class ComputeService:
             time.sleep(0.25)
 
     # -- drift ----------------------------------------------------------------------
-    def sync(self, server_ids: list[str] | None = None, event: str | None = None) -> int:
+    def sync(self, server_ids: builtins.list[str] | None = None, event: str | None = None) -> int:
         """Fold libvirt's view into the store, in one round trip. Returns rows changed.
 
         Drift is looked for in a read transaction; the write lock is taken only when some
@@ -664,7 +665,7 @@ class ComputeService:
         return changed
 
     # -- crash recovery -------------------------------------------------------------
-    def recover(self) -> list[Recovery]:
+    def recover(self) -> builtins.list[Recovery]:
         """Finish or roll back operations whose process died. Safe to run any time."""
         done: list[Recovery] = []
         for op in self.journal.interrupted():

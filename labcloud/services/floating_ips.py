@@ -11,6 +11,7 @@ finishes or rolls back what a killed process left.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ipaddress
 from typing import Any
@@ -239,7 +240,7 @@ class FloatingIPService:
             with self.ctx.store.write() as s:
                 op.finish(s)
 
-    def recover(self) -> list[tuple[str, str, str]]:
+    def recover(self) -> builtins.list[tuple[str, str, str]]:
         from labcloud.services.floating_ip_recovery import recover
 
         return recover(self)

@@ -8,6 +8,7 @@ which converges its namespace (backends/router_ns.py), so repair is the same cal
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ipaddress
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class RouterService:
         with self.ctx.store.read() as s:
             return self._find(s, ref)
 
-    def interfaces(self, router_id: str) -> list[dict[str, str]]:
+    def interfaces(self, router_id: str) -> builtins.list[dict[str, str]]:
         """The router's legs: port, subnet, address (gateway first when set)."""
         with self.ctx.store.read() as s:
             return [
@@ -79,7 +80,7 @@ class RouterService:
     @staticmethod
     def legs(
         s: Session, router_id: str, with_gateway: bool = False
-    ) -> list[tuple[Port, Subnet, str]]:
+    ) -> builtins.list[tuple[Port, Subnet, str]]:
         owners = [INTERFACE, GATEWAY] if with_gateway else [INTERFACE]
         out = []
         ports = s.exec(
@@ -278,7 +279,7 @@ class RouterService:
             self.finish(op)
         return router
 
-    def recover(self) -> list[tuple[str, str, str]]:
+    def recover(self) -> builtins.list[tuple[str, str, str]]:
         from labcloud.services.router_recovery import recover
 
         return recover(self)
@@ -452,7 +453,7 @@ class RouterService:
         for net in networks:
             self.network.ensure_l2(net)
 
-    def doctor_check(self, repair: bool) -> list[Finding]:
+    def doctor_check(self, repair: bool) -> builtins.list[Finding]:
         """Routers whose namespace or NAT table is gone; repair rebuilds them from the store."""
         from labcloud.services.doctor import Finding
 

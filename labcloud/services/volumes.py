@@ -8,6 +8,7 @@ in volume_attach.py, the server part (boot from volume) in volume_part.py.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable
 from typing import Any
@@ -462,7 +463,7 @@ class VolumeService:
         return row
 
     # -- snapshots ------------------------------------------------------------------
-    def list_snapshots(self, volume: str | None = None) -> list[VolumeSnapshot]:
+    def list_snapshots(self, volume: str | None = None) -> builtins.list[VolumeSnapshot]:
         with self.ctx.store.read() as s:
             query = select(VolumeSnapshot).where(self.ctx.scope(VolumeSnapshot))
             if volume is not None:
@@ -592,7 +593,7 @@ class VolumeService:
         return VolumePart(self)
 
     # -- crash recovery -------------------------------------------------------------
-    def recover(self) -> list[tuple[str, str, str]]:
+    def recover(self) -> builtins.list[tuple[str, str, str]]:
         from labcloud.services.volume_recovery import recover
 
         return recover(self)

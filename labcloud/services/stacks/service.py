@@ -7,6 +7,7 @@ and journals apply exactly as for a hand-made command.
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import json
 from collections.abc import Callable, Iterator
@@ -192,7 +193,7 @@ class StackService:
             }
         return [(r, counts[r.id]) for r in rows]
 
-    def show(self, name: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
+    def show(self, name: str) -> tuple[Stack, builtins.list[StackResource], dict[str, str]]:
         row = self._get_stack(name)
         with self.ctx.store.read() as s:
             resources = list(
@@ -204,7 +205,7 @@ class StackService:
             )
         return row, resources, self.outputs(row, resources)
 
-    def outputs(self, row: Stack, resources: list[StackResource]) -> dict[str, str]:
+    def outputs(self, row: Stack, resources: builtins.list[StackResource]) -> dict[str, str]:
         by_key = {(r.kind, r.name): r for r in resources}
         out = {}
         for out_name, expr in json.loads(row.outputs).items():
