@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, UsageError
@@ -150,7 +150,7 @@ class ComputeService:
             self.sync()
         with self.ctx.store.read() as s:
             query = select(Server).where(self.ctx.scope(Server))
-            return list(s.exec(query.order_by(Server.created_at, Server.name)))
+            return list(s.exec(query.order_by(col(Server.created_at), col(Server.name))))
 
     def get(self, ref: str, sync: bool = True) -> Server:
         with self.ctx.store.read() as s:

@@ -205,7 +205,7 @@ class SecurityGroupService:
     @staticmethod
     def _rules(s: Session, group_id: str) -> builtins.list[SecurityGroupRule]:
         query = select(SecurityGroupRule).where(SecurityGroupRule.security_group_id == group_id)
-        return list(s.exec(query.order_by(SecurityGroupRule.created_at)))
+        return list(s.exec(query.order_by(col(SecurityGroupRule.created_at))))
 
     @writes
     def delete(self, ref: str) -> SecurityGroup:
@@ -293,7 +293,7 @@ class SecurityGroupService:
                 return self._rules(s, self._find(s, group_ref).id)
             self.ensure_default(s, self.ctx.project.id)
             query = select(SecurityGroupRule).where(self.ctx.scope(SecurityGroupRule))
-            return list(s.exec(query.order_by(SecurityGroupRule.created_at)))
+            return list(s.exec(query.order_by(col(SecurityGroupRule.created_at))))
 
     @writes
     def delete_rule(self, rule_id: str) -> SecurityGroupRule:

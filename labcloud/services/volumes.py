@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from labcloud.db.models import Image, utcnow
 from labcloud.db.volume_models import Volume, VolumeSnapshot
@@ -124,7 +124,7 @@ class VolumeService:
     def list(self) -> list[Volume]:
         with self.ctx.store.read() as s:
             query = select(Volume).where(self.ctx.scope(Volume))
-            return list(s.exec(query.order_by(Volume.created_at, Volume.name)))
+            return list(s.exec(query.order_by(col(Volume.created_at), col(Volume.name))))
 
     def get(self, ref: str) -> Volume:
         with self.ctx.store.read() as s:
@@ -468,7 +468,9 @@ class VolumeService:
             query = select(VolumeSnapshot).where(self.ctx.scope(VolumeSnapshot))
             if volume is not None:
                 query = query.where(VolumeSnapshot.volume_id == self.find(s, volume).id)
-            return list(s.exec(query.order_by(VolumeSnapshot.created_at, VolumeSnapshot.name)))
+            return list(
+                s.exec(query.order_by(col(VolumeSnapshot.created_at), col(VolumeSnapshot.name)))
+            )
 
     def get_snapshot(self, ref: str) -> VolumeSnapshot:
         with self.ctx.store.read() as s:
