@@ -79,7 +79,7 @@ class Lab:
     def _hypervisor(self) -> Hypervisor:
         from labcloud.backends.libvirt_host import Host
 
-        return Host(self.config.site.libvirt_uri)  # type: ignore[return-value]
+        return Host(self.config.site.libvirt_uri)
 
     def _agent(self) -> NodeAgent:
         from labcloud.backends.host_agent import LocalAgent

@@ -94,7 +94,7 @@ class NetworkService:
             ),
         )
         if network_id is not None:
-            scope = scope & (Subnet.network_id == network_id)  # type: ignore[assignment]
+            scope = scope & (Subnet.network_id == network_id)
         return _find(s, Subnet, ref, "subnet", scope)
 
     def find_port(self, s: Session, ref: str) -> Port:
@@ -104,7 +104,7 @@ class NetworkService:
                 s.exec(
                     select(Port).where(
                         Port.project_id == self.ctx.project.id,
-                        or_(Port.name == ref, Port.id.startswith(ref)),  # type: ignore[attr-defined]
+                        or_(Port.name == ref, col(Port.id).startswith(ref)),
                     )
                 )
             )
@@ -488,6 +488,7 @@ class NetworkService:
             raise UsageError(f"IP version {ip_version} is not 4 or 6")
         net_range = ipam.parse_cidr(cidr, ip_version)
         ipam.check_ipv6_modes(net_range, ipv6_ra_mode, ipv6_address_mode)
+        gw: ipam.IPAddress | None
         if gateway == "auto":
             gw = ipam.host_range(net_range)[0]
         else:
@@ -822,8 +823,8 @@ class NetworkService:
     def _try_allocate(self, s: Session, port: Port, sub: Subnet) -> bool:
         if sub.ipv6_address_mode in ipam.EUI64_MODES:
             # The guest forms this address itself from the prefix and its MAC.
-            addr = str(ipam.eui64(ipam.parse_cidr(sub.cidr), port.mac_address))
-            s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=addr))
+            own = str(ipam.eui64(ipam.parse_cidr(sub.cidr), port.mac_address))
+            s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=own))
             s.flush()
             return True
         used = set(s.exec(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == sub.id)))

@@ -340,10 +340,10 @@ class RouterService:
 
     # -- helpers --------------------------------------------------------------------
     def _subnet(self, s: Session, ref: str) -> Subnet:
-        return self.network.find_subnet(s, ref)  # type: ignore[no-any-return]
+        return self.network.find_subnet(s, ref)
 
     def _network(self, s: Session, ref: str) -> Network:
-        return self.network.find_network(s, ref)  # type: ignore[no-any-return]
+        return self.network.find_network(s, ref)
 
     def _make_port(
         self,
@@ -404,11 +404,11 @@ class RouterService:
             network = s.get(Network, gw_port.network_id)
             assert network is not None
             alloc = s.exec(select(IPAllocation).where(IPAllocation.port_id == gw_port.id)).first()
-            subnet = s.get(Subnet, alloc.subnet_id) if alloc else None
+            gw_subnet = s.get(Subnet, alloc.subnet_id) if alloc else None
             addresses = []
-            if alloc and subnet:
+            if alloc and gw_subnet:
                 addresses.append(
-                    f"{alloc.ip_address}/{ipaddress.ip_network(subnet.cidr).prefixlen}"
+                    f"{alloc.ip_address}/{ipaddress.ip_network(gw_subnet.cidr).prefixlen}"
                 )
             addresses += [f"{f.floating_ip_address}/32" for f in fips if f.fixed_ip_address]
             gateway = {
@@ -416,7 +416,7 @@ class RouterService:
                 "bridge": network.bridge,
                 "mac": gw_port.mac_address,
                 "addresses": addresses,
-                "gateway_ip": subnet.gateway_ip if subnet else None,
+                "gateway_ip": gw_subnet.gateway_ip if gw_subnet else None,
                 "mtu": network.mtu,
             }
         return {
@@ -468,7 +468,8 @@ class RouterService:
                 seen = self.l3.describe_router(router.namespace)
                 with self.ctx.store.read() as s:
                     spec = self.spec(s, router)
-                legs = [*spec["legs"], *([spec["gateway"]] if spec["gateway"] else [])]  # type: ignore[list-item]
+                # misc: spec() is the agent's JSON (values typed object); legs is a list.
+                legs = [*spec["legs"], *([spec["gateway"]] if spec["gateway"] else [])]  # type: ignore[misc]
                 missing = sorted({str(leg["name"]) for leg in legs} - set(seen.get("legs", {})))  # type: ignore[call-overload]
                 if not seen.get("nat"):
                     kind, what = "missing-nft-table", f"the NAT table in {router.namespace}"

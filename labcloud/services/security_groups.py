@@ -470,7 +470,7 @@ class SecurityGroupService:
         # next load on, as a port is bound in Neutron before its tap appears).
         with self.ctx.store.read() as s:
             bound = select(Port.id).where(
-                Port.device_owner.startswith("compute:"),  # type: ignore[attr-defined]
+                col(Port.device_owner).startswith("compute:"),
                 col(Port.port_security_enabled).is_(True),
             )
             needed = s.exec(bound).first() is not None

@@ -53,7 +53,7 @@ def build_topology(service: NetworkService) -> dict[str, Any]:
             s.exec(
                 select(Port)
                 .where(Port.network_id.in_(net_ids))  # type: ignore[attr-defined]
-                .where(or_(Port.project_id == pid, Port.device_owner.startswith("network:")))  # type: ignore[attr-defined]
+                .where(or_(Port.project_id == pid, col(Port.device_owner).startswith("network:")))
                 .order_by(col(Port.created_at), col(Port.id))
             )
         )

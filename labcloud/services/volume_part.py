@@ -164,9 +164,7 @@ class VolumePart:
     def devices(self, server: Server) -> Devices:
         with self.svc.ctx.store.read() as s:
             rows = list(
-                s.exec(
-                    select(Volume).where(Volume.server_id == server.id).order_by(Volume.device)  # type: ignore[arg-type]
-                )
+                s.exec(select(Volume).where(Volume.server_id == server.id).order_by(Volume.device))
             )
         devices = Devices()
         for vol in rows:

@@ -140,7 +140,7 @@ class VolumeService:
         from labcloud.db.models import Server
 
         with self.ctx.store.read() as s:
-            return dict(s.exec(select(Server.id, Server.name)).all())  # type: ignore[arg-type]
+            return dict(s.exec(select(Server.id, Server.name)).all())
 
     def usage(self, project_id: str | None = None) -> dict[str, int]:
         """Cinder's quota counters for a project: volumes, gigabytes (volumes and
