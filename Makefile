@@ -15,8 +15,7 @@ setup:
 	@bash scripts/setup.sh
 
 lint:
-	$(VENV)/ruff check .
-	@echo "lint: import-linter contracts run in tests/unit/test_packaging.py (on a wheel tree)"
+	@bash scripts/lint.sh
 
 unit: setup
 	$(VENV)/python -m pytest -q tests/unit
@@ -32,4 +31,4 @@ bench: setup
 	$(VENV)/python -m bench
 
 clean:
-	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache
+	rm -rf .venv build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -70,7 +70,7 @@ class Dnsmasq:
     def apply(self, iface: str, subnets: list[dict[str, object]], hosts: list[dict[str, str]]):
         """Write the files; start, reload or restart dnsmasq so it serves exactly them."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        conf_changed = _write_if_changed(self.conf, self._conf_text(iface, subnets))
+        conf_changed = _write_if_changed(self.conf, self.conf_text(iface, subnets))
         files_changed = _write_if_changed(self.hosts, _hosts_text(hosts))
         files_changed |= _write_if_changed(self.opts, _opts_text(subnets))
         pid = self.pid()
@@ -112,7 +112,7 @@ class Dnsmasq:
         kept = [line for line in self._leases() if line not in stale]
         _write_if_changed(self.leases, "\n".join(kept) + ("\n" if kept else ""))
 
-    def _conf_text(self, iface: str, subnets: list[dict[str, object]]) -> str:
+    def conf_text(self, iface: str, subnets: list[dict[str, object]]) -> str:
         lines = [
             "# written by labcloud; changes are overwritten",
             "no-hosts",

@@ -40,7 +40,7 @@ out.flush()
 Progress = Callable[[int, int], None]
 
 
-def _read_local(path: str, size: int) -> Iterator[bytes]:
+def read_local(path: str, size: int) -> Iterator[bytes]:
     left = size
     with open(path, "rb") as f:
         while left > 0:
@@ -63,7 +63,7 @@ def _read_remote(session: SshSession, path: str, size: int) -> Iterator[bytes]:
         channel.close()
 
 
-def _write_local(chunks: Iterator[bytes], dest: str, sha256: str, progress: Progress) -> int:
+def write_local(chunks: Iterator[bytes], dest: str, sha256: str, progress: Progress) -> int:
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".copy-")
     digest, done = hashlib.sha256(), 0
@@ -122,7 +122,7 @@ def copy(
     def counted(done: int, _: int) -> None:
         report(done, size)
 
-    chunks = _read_local(path, size) if src is None else _read_remote(src, path, size)
+    chunks = read_local(path, size) if src is None else _read_remote(src, path, size)
     if dst is None:
-        return _write_local(chunks, path, sha256, counted)
+        return write_local(chunks, path, sha256, counted)
     return _write_remote(dst, chunks, path, sha256, counted)

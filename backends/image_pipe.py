@@ -61,7 +61,7 @@ def copy_hashing(
         with ThreadPoolExecutor(2, thread_name_prefix="image-pipe") as pool:
             try:
                 read = pool.submit(_read, in_fd, total, free, to_hash, abort)
-                written = pool.submit(_write, out_fd, direct_fd, to_write, free, abort)
+                written = pool.submit(write_buffers, out_fd, direct_fd, to_write, free, abort)
                 digest, hashed = _hash(to_hash, to_write, total, progress)
                 to_write.put(None)  # the end, after the last hashed buffer
             except BaseException:
@@ -151,7 +151,7 @@ def _hash(
     return digest.hexdigest(), done
 
 
-def _write(
+def write_buffers(
     fd: int,
     direct_fd: int | None,
     to_write: queue.SimpleQueue[Piece],
@@ -164,7 +164,7 @@ def _write(
         while (piece := _take(to_write, abort)) is not None:
             buf, offset, n = piece
             with memoryview(buf) as view:
-                _write_all(fd, direct_fd, view[:n], offset)
+                write_all(fd, direct_fd, view[:n], offset)
             done += n
             free.put(buf)
     except BaseException:
@@ -173,7 +173,7 @@ def _write(
     return done
 
 
-def _write_all(fd: int, direct_fd: int | None, data: memoryview, offset: int) -> None:
+def write_all(fd: int, direct_fd: int | None, data: memoryview, offset: int) -> None:
     """Write data at offset: its aligned part through direct_fd when there is one, any
     unaligned tail (the file's last block) or a refused direct write through fd."""
     while data:

@@ -188,7 +188,7 @@ def import_file(
             )
             digest, size = _hash_file(partial.path, progress)
         else:
-            digest, size = _copy_hashing(src, partial.fd, str(partial.path), progress)
+            digest, size = copy_file_hashing(src, partial.fd, str(partial.path), progress)
         os.fsync(partial.fd)
         ok = True
         return digest, size
@@ -198,7 +198,7 @@ def import_file(
         partial.close(keep=ok)
 
 
-def _copy_hashing(
+def copy_file_hashing(
     src: str, out_fd: int, out_path: str, progress: Progress | None
 ) -> tuple[str, int]:
     """Copy src to out_fd while hashing the copy, across both cores (image_pipe.py): the

@@ -163,7 +163,7 @@ class Host:
         return out
 
     def state(self, uuid: str) -> DomainState | None:
-        dom = self._find(uuid)
+        dom = self.find_domain(uuid)
         if dom is None:
             return None
         try:
@@ -175,7 +175,7 @@ class Host:
         return DomainState(uuid, name, reason, saved and name == "shutoff")
 
     def exists(self, uuid: str) -> bool:
-        return self._find(uuid) is not None
+        return self.find_domain(uuid) is not None
 
     # -- actions --------------------------------------------------------------------
     def define(self, xml: str) -> None:
@@ -190,7 +190,7 @@ class Host:
         self._call("shut down the domain", dom.shutdown)
 
     def destroy(self, uuid: str) -> None:
-        dom = self._find(uuid)
+        dom = self.find_domain(uuid)
         if dom is not None and dom.isActive():
             self._call("power off the domain", dom.destroy)
 
@@ -213,7 +213,7 @@ class Host:
         self._call("suspend the domain to disk", dom.managedSave)
 
     def undefine(self, uuid: str) -> None:
-        dom = self._find(uuid)
+        dom = self.find_domain(uuid)
         if dom is None:
             return
         self._check_metadata(dom, uuid)
@@ -307,7 +307,7 @@ class Host:
         return ConsoleStream(self.conn, dom)
 
     # -- helpers --------------------------------------------------------------------
-    def _find(self, uuid: str) -> libvirt.virDomain | None:
+    def find_domain(self, uuid: str) -> libvirt.virDomain | None:
         try:
             dom = self.conn.lookupByUUIDString(uuid)
         except libvirt.libvirtError as exc:
@@ -317,7 +317,7 @@ class Host:
         return dom if dom.name() == domain_name(uuid) else None
 
     def _get(self, uuid: str) -> libvirt.virDomain:
-        dom = self._find(uuid)
+        dom = self.find_domain(uuid)
         if dom is None:
             raise NotFound(
                 f"no libvirt domain for server {uuid}",

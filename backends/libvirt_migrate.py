@@ -40,7 +40,7 @@ def migrate(
     (libvirt does not pre-create a disk for an incremental copy). Disks not listed
     (the read-only seed CD-ROM) must be at the same path there already.
     """
-    dom = src._find(uuid)
+    dom = src.find_domain(uuid)
     if dom is None:
         raise NotFound(f"no libvirt domain for server {uuid} on the source node")
     if live:

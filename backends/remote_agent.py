@@ -20,6 +20,7 @@ import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from labcloud.backends import (
     cloud_init_seed,
@@ -50,6 +51,7 @@ sys.path.insert(0, bundle)
 from labcloud.backends.host_agent import LocalAgent
 from labcloud.errors import LabError
 from pathlib import Path
+from typing import Any
 agent = LocalAgent(Path(sys.argv[1]))
 out = sys.stdout
 out.write("ready\\n"); out.flush()
@@ -175,7 +177,8 @@ class RemoteAgent:
             raise cls(f"node {self.session.target.name}: {message}", hint)
         return reply["result"]
 
-    def __getattr__(self, method: str) -> Callable[..., object]:
+    # Any: the result is whatever the NodeAgent protocol says that method returns.
+    def __getattr__(self, method: str) -> Callable[..., Any]:
         if method not in METHODS:
             raise AttributeError(method)
         return lambda *args: self._call(method, *args)

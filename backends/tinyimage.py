@@ -212,7 +212,7 @@ def _check_static_busybox(busybox: Path) -> bytes:
             f"{busybox} not found", "install the Debian package busybox-static"
         ) from None
     try:
-        dynamic = _elf_has_interpreter(data)
+        dynamic = elf_has_interpreter(data)
     except (ValueError, struct.error):
         raise TinyImageError(
             f"{busybox} is not an ELF binary", "install the Debian package busybox-static"
@@ -245,7 +245,7 @@ def _elf_program_headers(data: bytes) -> list[tuple[int, int, int]]:
     return headers
 
 
-def _elf_has_interpreter(data: bytes) -> bool:
+def elf_has_interpreter(data: bytes) -> bool:
     """True if the ELF file asks for a dynamic loader (has a PT_INTERP program header)."""
     pt_interp = 3
     return any(p_type == pt_interp for p_type, _, _ in _elf_program_headers(data))

@@ -235,8 +235,8 @@ class VolumesConfig(_Strict):
     default_type: str = "file"
 
 
-NODE_ROLES = ("control", "compute", "network", "storage")
 NodeRole = Literal["control", "compute", "network", "storage"]
+NODE_ROLES: tuple[NodeRole, ...] = ("control", "compute", "network", "storage")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252})$")
 _FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 

@@ -80,7 +80,7 @@ class Lab:
         `project use`, it is remembered as the caller's last choice."""
         project = self.identity.use_project(name)
         self.project_arg = self.ctx.project_name = project.name
-        self.ctx._project = None
+        self.ctx.forget_project()
         return self.ctx.project.name
 
     @property

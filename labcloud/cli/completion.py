@@ -28,8 +28,8 @@ def bash() -> str:
     for prefix, words in sorted(_tree().items()):
         cases.append(f'        "{prefix}") words="{" ".join(words)}" ;;')
     opts = []
-    for words, cmd in sorted(COMMANDS.items()):
-        opts.append(f'        "{" ".join(words)}") opts="{" ".join(_options(cmd))}" ;;')
+    for command, cmd in sorted(COMMANDS.items()):
+        opts.append(f'        "{" ".join(command)}") opts="{" ".join(_options(cmd))}" ;;')
     return f"""# bash completion for labcloud; load with: source <(labcloud completion bash)
 _labcloud() {{
     local cur prev prefix="" w words="" opts="" i

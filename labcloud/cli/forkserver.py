@@ -232,7 +232,7 @@ def _run_child(message: dict[str, object], fds: list[int], conn: socket.socket) 
         umask = message.get("umask")
         if isinstance(umask, int):
             os.umask(umask)
-        argv = [str(a) for a in message.get("argv", [])]  # type: ignore[union-attr]
+        argv = [str(a) for a in message.get("argv", [])]  # type: ignore[attr-defined]  # the client sends a list
         sys.argv = ["labcloud", *argv]
         proto.served_by = os.getppid()
         from labcloud.cli.main import main
@@ -253,8 +253,8 @@ def _run_child(message: dict[str, object], fds: list[int], conn: socket.socket) 
 def _stream(fd: int, mode: str, errors: str = "strict") -> io.TextIOWrapper:
     raw = io.FileIO(fd, mode, closefd=False)
     tty = os.isatty(fd)
-    buffered: io.BufferedIOBase = (
-        io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)  # type: ignore[assignment]
+    buffered: io.BufferedReader | io.BufferedWriter = (
+        io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
     )
     return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, line_buffering=tty)
 

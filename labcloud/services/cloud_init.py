@@ -85,14 +85,15 @@ def user_data(public_keys: list[str], own: bytes | None) -> bytes | None:
     boundary = "==labcloud-" + hashlib.sha256(own + config.encode()).hexdigest()[:24] + "=="
     multipart = MIMEMultipart(boundary=boundary)
     for body, subtype in ((config, "cloud-config"), (text, part_type(own))):
-        multipart.attach(MIMEText(body, subtype, _charset=_plain_utf8()))
+        # typeshed allows only a str; email.mime takes a Charset too (its encoding is ours).
+        multipart.attach(MIMEText(body, subtype, _charset=_plain_utf8()))  # type: ignore[arg-type]
     return multipart.as_bytes()
 
 
 def _plain_utf8() -> Charset:
     # 8bit, not base64: cloud-init decodes either, and the tiny guest reads it as text.
     charset = Charset("utf-8")
-    charset.body_encoding = None
+    charset.body_encoding = None  # type: ignore[assignment]  # None: no encoding (8bit)
     return charset
 
 

@@ -7,6 +7,7 @@ drift shows as a status, never as a crash.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, UsageError
@@ -77,11 +78,11 @@ class ComputeService:
         self.node_down_listeners: list[Callable[[str, str], None]] = []
 
     # -- nodes ----------------------------------------------------------------------
-    def _hv(self, node: str) -> Hypervisor:
+    def hypervisor_on(self, node: str) -> Hypervisor:
         return self.ctx.hypervisor_for(node)
 
     def _hv_of(self, server_id: str) -> Hypervisor:
-        return self._hv(self._node_of(server_id))
+        return self.hypervisor_on(self._node_of(server_id))
 
     def _agent(self, node: str) -> NodeAgent:
         return self.ctx.agent_for(node)
@@ -117,7 +118,7 @@ class ComputeService:
 
         def one(node: str) -> dict[str, DomainStateView] | str:
             try:
-                return dict(self._hv(node).domain_states())
+                return dict(self.hypervisor_on(node).domain_states())
             except LabError as exc:
                 if node == "local":
                     raise
@@ -149,7 +150,7 @@ class ComputeService:
             self.sync()
         with self.ctx.store.read() as s:
             query = select(Server).where(self.ctx.scope(Server))
-            return list(s.exec(query.order_by(Server.created_at, Server.name)))
+            return list(s.exec(query.order_by(col(Server.created_at), col(Server.name))))
 
     def get(self, ref: str, sync: bool = True) -> Server:
         with self.ctx.store.read() as s:
@@ -240,12 +241,12 @@ class ComputeService:
                     _check_deadline(deadline, timeout, "preparing devices")
                     op.step("define")
                     report("defining the domain")
-                    self._hv(server.node).define(
+                    self.hypervisor_on(server.node).define(
                         self._domain_xml(server, image, kernel, ramdisk, virt_type, str(disk))
                     )
                     op.step("start")
                     report(f"starting the domain on node {server.node}")
-                    self._start_domain(server_id, server.node)
+                    self.start_domain(server_id, server.node)
                     op.step("finish")
                     report("recording ACTIVE")
                     finished = self._finish_create(op, server_id, name, "ACTIVE")
@@ -324,7 +325,7 @@ class ComputeService:
             ramdisk = s.get(Image, image.ramdisk_id) if image.ramdisk_id else None
         virt_type = self._agent(server.node).virt_type(self.ctx.config.site.virt_type)
         disk = str(self.instance_dir(server_id) / "disk")
-        self._hv(server.node).define(
+        self.hypervisor_on(server.node).define(
             self._domain_xml(server, image, kernel, ramdisk, virt_type, disk)
         )
 
@@ -491,14 +492,14 @@ class ComputeService:
     @writes
     def start(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("start", ref)
-        self._start_domain(server.id, server.node)
-        self._hv(server.node).wait_for(server.id, {"running"}, timeout)
-        return self._settle(server.id, "started")
+        self.start_domain(server.id, server.node)
+        self.hypervisor_on(server.node).wait_for(server.id, {"running"}, timeout)
+        return self.settle(server.id, "started")
 
-    def _start_domain(self, server_id: str, node: str = "local") -> None:
+    def start_domain(self, server_id: str, node: str = "local") -> None:
         """Start the domain, then let parts fix what libvirt resets on start (libvirt brings
         every tap up; a disabled port's tap must stay down)."""
-        self._hv(node).start(server_id)
+        self.hypervisor_on(node).start(server_id)
         for part in self.parts:
             started = getattr(part, "started", None)
             if started is not None:
@@ -508,11 +509,11 @@ class ComputeService:
     def stop(self, ref: str, timeout: float | None = None) -> Server:
         """Graceful ACPI shutdown; powered off when the guest has not stopped in time."""
         server = self._ready_for("stop", ref)
-        self._shutdown(server.id, timeout, server.node)
-        return self._settle(server.id, "stopped")
+        self.shutdown_domain(server.id, timeout, server.node)
+        return self.settle(server.id, "stopped")
 
-    def _shutdown(self, server_id: str, timeout: float | None, node: str) -> None:
-        hv = self._hv(node)
+    def shutdown_domain(self, server_id: str, timeout: float | None, node: str) -> None:
+        hv = self.hypervisor_on(node)
         state = hv.state(server_id)
         if state is None or state.state == "shutoff":
             return
@@ -531,36 +532,36 @@ class ComputeService:
     def reboot(self, ref: str, hard: bool = False, timeout: float | None = None) -> Server:
         """Soft: a clean shutdown then start. Hard: power off then start."""
         server = self._ready_for("reboot", ref)
-        self._shutdown(server.id, 0 if hard else timeout, server.node)
-        self._start_domain(server.id, server.node)
-        self._hv(server.node).wait_for(server.id, {"running"}, 60)
-        return self._settle(server.id, "hard rebooted" if hard else "rebooted")
+        self.shutdown_domain(server.id, 0 if hard else timeout, server.node)
+        self.start_domain(server.id, server.node)
+        self.hypervisor_on(server.node).wait_for(server.id, {"running"}, 60)
+        return self.settle(server.id, "hard rebooted" if hard else "rebooted")
 
     @writes
     def pause(self, ref: str) -> Server:
         server = self._ready_for("pause", ref)
-        self._hv(server.node).pause(server.id)
-        return self._settle(server.id, "paused")
+        self.hypervisor_on(server.node).pause(server.id)
+        return self.settle(server.id, "paused")
 
     @writes
     def unpause(self, ref: str) -> Server:
         server = self._ready_for("unpause", ref)
-        self._hv(server.node).unpause(server.id)
-        return self._settle(server.id, "unpaused")
+        self.hypervisor_on(server.node).unpause(server.id)
+        return self.settle(server.id, "unpaused")
 
     @writes
     def suspend(self, ref: str) -> Server:
         """Nova's suspend: the guest's memory is saved to disk and the domain stops."""
         server = self._ready_for("suspend", ref)
-        self._hv(server.node).managed_save(server.id)
-        return self._settle(server.id, "suspended")
+        self.hypervisor_on(server.node).managed_save(server.id)
+        return self.settle(server.id, "suspended")
 
     @writes
     def resume(self, ref: str, timeout: float = 60.0) -> Server:
         server = self._ready_for("resume", ref)
-        self._start_domain(server.id, server.node)  # restores the managed-save image
-        self._hv(server.node).wait_for(server.id, {"running"}, timeout)
-        return self._settle(server.id, "resumed")
+        self.start_domain(server.id, server.node)  # restores the managed-save image
+        self.hypervisor_on(server.node).wait_for(server.id, {"running"}, timeout)
+        return self.settle(server.id, "resumed")
 
     def _ready_for(self, action: str, ref: str) -> Server:
         server = self.get(ref)
@@ -581,7 +582,7 @@ class ComputeService:
             )
         return server
 
-    def _settle(self, server_id: str, what: str) -> Server:
+    def settle(self, server_id: str, what: str) -> Server:
         self.sync([server_id], event=what)
         with self.ctx.store.read() as s:
             row = s.get(Server, server_id)
@@ -605,7 +606,7 @@ class ComputeService:
                 f"server {server.name} is {server.status}: its console is not live",
                 f"start it first: `labcloud server start {server.name}`",
             )
-        return self._hv(server.node).open_console(server.id)
+        return self.hypervisor_on(server.node).open_console(server.id)
 
     def console_log(self, ref: str, lines: int = 0) -> str:
         server = self.get(ref, sync=False)
@@ -632,7 +633,7 @@ class ComputeService:
             time.sleep(0.25)
 
     # -- drift ----------------------------------------------------------------------
-    def sync(self, server_ids: list[str] | None = None, event: str | None = None) -> int:
+    def sync(self, server_ids: builtins.list[str] | None = None, event: str | None = None) -> int:
         """Fold libvirt's view into the store, in one round trip. Returns rows changed.
 
         Drift is looked for in a read transaction; the write lock is taken only when some
@@ -664,7 +665,7 @@ class ComputeService:
         return changed
 
     # -- crash recovery -------------------------------------------------------------
-    def recover(self) -> list[Recovery]:
+    def recover(self) -> builtins.list[Recovery]:
         """Finish or roll back operations whose process died. Safe to run any time."""
         done: list[Recovery] = []
         for op in self.journal.interrupted():

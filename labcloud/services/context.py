@@ -113,6 +113,10 @@ class ServiceContext:
             self._project = project
         return self._project
 
+    def forget_project(self) -> None:
+        """Resolve the project again on next use (after `project use` switched it)."""
+        self._project = None
+
     def _default_project_name(self) -> str:
         """The caller's last choice, else the lab's default if they may use it, else the
         first project they have a role in."""

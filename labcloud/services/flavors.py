@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from labcloud.config import FlavorConfig
 from labcloud.db.models import Flavor, utcnow
@@ -21,7 +21,11 @@ class FlavorService:
 
     def list(self) -> list[Flavor]:
         with self.ctx.store.read() as s:
-            return list(s.exec(select(Flavor).order_by(Flavor.ram, Flavor.vcpus, Flavor.name)))
+            return list(
+                s.exec(
+                    select(Flavor).order_by(col(Flavor.ram), col(Flavor.vcpus), col(Flavor.name))
+                )
+            )
 
     def get(self, ref: str) -> Flavor:
         with self.ctx.store.read() as s:

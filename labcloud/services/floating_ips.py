@@ -11,6 +11,7 @@ finishes or rolls back what a killed process left.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ipaddress
 from typing import Any
@@ -65,7 +66,7 @@ class FloatingIPService:
     @writes
     def create(self, network_ref: str, address: str | None = None) -> FloatingIP:
         with self.ctx.store.read() as s:
-            network = self.routers._network(s, network_ref)
+            network = self.network.find_network(s, network_ref)
             if not network.external:
                 raise UsageError(
                     f"network {network.name} is not external",
@@ -239,7 +240,7 @@ class FloatingIPService:
             with self.ctx.store.write() as s:
                 op.finish(s)
 
-    def recover(self) -> list[tuple[str, str, str]]:
+    def recover(self) -> builtins.list[tuple[str, str, str]]:
         from labcloud.services.floating_ip_recovery import recover
 
         return recover(self)

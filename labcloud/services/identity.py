@@ -6,7 +6,7 @@ import difflib
 import pwd
 from dataclasses import dataclass
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from labcloud.config import ProjectConfig, UserConfig
 from labcloud.db.identity_models import QuotaLimit, RoleAssignment, User
@@ -153,10 +153,10 @@ class IdentityService:
                     "delete those first",
                 )
             # The default security group is made for the project, so it goes with it.
-            s.exec(delete(SecurityGroupRule).where(SecurityGroupRule.project_id == project.id))  # type: ignore[call-overload]
-            s.exec(delete(SecurityGroup).where(SecurityGroup.project_id == project.id))  # type: ignore[call-overload]
-            s.exec(delete(QuotaLimit).where(QuotaLimit.project_id == project.id))  # type: ignore[call-overload]
-            s.exec(delete(RoleAssignment).where(RoleAssignment.project_id == project.id))  # type: ignore[call-overload]
+            s.exec(delete(SecurityGroupRule).where(col(SecurityGroupRule.project_id) == project.id))
+            s.exec(delete(SecurityGroup).where(col(SecurityGroup.project_id) == project.id))
+            s.exec(delete(QuotaLimit).where(col(QuotaLimit.project_id) == project.id))
+            s.exec(delete(RoleAssignment).where(col(RoleAssignment.project_id) == project.id))
             for user in s.exec(select(User).where(User.default_project_id == project.id)):
                 user.default_project_id = None
             s.delete(project)
@@ -281,7 +281,7 @@ class IdentityService:
             user = find(s, User, ref, "user")
             if user.name == "root":
                 raise Conflict("root is always a cloud admin and cannot be deleted")
-            s.exec(delete(RoleAssignment).where(RoleAssignment.user_id == user.id))  # type: ignore[call-overload]
+            s.exec(delete(RoleAssignment).where(col(RoleAssignment.user_id) == user.id))
             s.delete(user)
             record_event(s, "user", user.id, user.name, "deleted")
         self.ctx.access.forget()

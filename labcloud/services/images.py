@@ -8,6 +8,7 @@ by `recover()`: the row, the temporary file and an unreferenced stored file go.
 
 from __future__ import annotations
 
+import builtins
 import json
 import tempfile
 from collections.abc import Callable
@@ -157,7 +158,7 @@ class ImageService:
             raise Conflict(f"an image named {name!r} already exists") from None
         return machine
 
-    def _refuse_existing(self, names: list[str]) -> None:
+    def _refuse_existing(self, names: builtins.list[str]) -> None:
         project_id = self.ctx.project.id
         with self.ctx.store.read() as s:
             taken = list(
@@ -300,7 +301,7 @@ class ImageService:
         if checksum:
             self._drop_unreferenced([checksum])
 
-    def recover(self) -> list[str]:
+    def recover(self) -> builtins.list[str]:
         """Roll back imports and snapshots whose process died. Returns the image names."""
         done: list[str] = []
         for op in self.journal.interrupted():
@@ -345,7 +346,7 @@ class ImageService:
         *,
         name: str | None = None,
         properties: dict[str, str] | None = None,
-        remove_properties: list[str] | None = None,
+        remove_properties: builtins.list[str] | None = None,
         min_disk: int | None = None,
         min_ram: int | None = None,
         visibility: str | None = None,
@@ -552,7 +553,7 @@ class ImageService:
         self._drop_unreferenced([image.checksum])
         return image
 
-    def _drop_unreferenced(self, checksums: list[str]) -> None:
+    def _drop_unreferenced(self, checksums: builtins.list[str]) -> None:
         with self.ctx.store.read() as s:
             used = set(s.exec(select(Image.checksum).where(Image.checksum.in_(checksums))))  # type: ignore[attr-defined]
         for digest in set(checksums) - used:

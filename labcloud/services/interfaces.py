@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 
 class DomainStateView(Protocol):
-    uuid: str
-    state: str  # running, paused, shutoff, crashed, pmsuspended, nostate
-    saved: bool
+    # Read-only: the backends' DomainState is a frozen dataclass.
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def state(self) -> str: ...  # running, paused, shutoff, crashed, pmsuspended, nostate
+    @property
+    def saved(self) -> bool: ...
 
 
 class SerialConsole(Protocol):
@@ -23,7 +27,7 @@ class SerialConsole(Protocol):
 class Hypervisor(Protocol):
     """A node's libvirt: acts only on labcloud's own domains, addressed by server UUID."""
 
-    def domain_states(self) -> dict[str, DomainStateView]: ...
+    def domain_states(self) -> Mapping[str, DomainStateView]: ...
     def state(self, uuid: str) -> DomainStateView | None: ...
     def exists(self, uuid: str) -> bool: ...
     def define(self, xml: str) -> None: ...

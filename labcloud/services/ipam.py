@@ -16,13 +16,19 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def _n(addr: IPAddress) -> int:
+    """An address as a number, to compare: IPv4 and IPv6 addresses do not compare (a
+    TypeError), so callers check the version first."""
+    return int(addr)
+
+
 @dataclass(frozen=True)
 class Pool:
     start: IPAddress
     end: IPAddress
 
     def __contains__(self, addr: IPAddress) -> bool:
-        return self.start <= addr <= self.end
+        return addr.version == self.start.version and _n(self.start) <= _n(addr) <= _n(self.end)
 
     @property
     def size(self) -> int:
@@ -69,7 +75,7 @@ def check_gateway(net: IPNetwork, gateway: str | None) -> IPAddress | None:
         return None
     addr = parse_address(gateway, "gateway")
     first, last = host_range(net)
-    if addr.version != net.version or not first <= addr <= last:
+    if addr.version != net.version or not _n(first) <= _n(addr) <= _n(last):
         raise UsageError(
             f"gateway {gateway} is outside subnet range {net}",
             f"pick an address from {first} to {last}, or --gateway none",
@@ -80,12 +86,16 @@ def check_gateway(net: IPNetwork, gateway: str | None) -> IPAddress | None:
 def default_pools(net: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
     """The whole host range, minus the gateway."""
     first, last = host_range(net)
-    if gateway is None or not first <= gateway <= last:
+    if (
+        gateway is None
+        or gateway.version != net.version
+        or not _n(first) <= _n(gateway) <= _n(last)
+    ):
         return [Pool(first, last)]
     pools = []
-    if gateway > first:
+    if _n(gateway) > _n(first):
         pools.append(Pool(first, gateway - 1))
-    if gateway < last:
+    if _n(gateway) < _n(last):
         pools.append(Pool(gateway + 1, last))
     return pools
 
@@ -102,25 +112,30 @@ def check_pools(
             )
         start = parse_address(item["start"], "pool start")
         end = parse_address(item["end"], "pool end")
-        if start > end:
+        if start.version != net.version or end.version != net.version:
+            raise UsageError(
+                f"allocation pool {start}-{end} is outside subnet range {net}",
+                f"use IPv{net.version} addresses from {first} to {last}",
+            )
+        if _n(start) > _n(end):
             raise UsageError(f"allocation pool {start}-{end} ends before it starts")
-        if not (first <= start and end <= last) or start.version != net.version:
+        if not (_n(first) <= _n(start) and _n(end) <= _n(last)):
             raise UsageError(
                 f"allocation pool {start}-{end} is outside subnet range {net}",
                 f"use addresses from {first} to {last}",
             )
-        if gateway is not None and start <= gateway <= end:
+        if gateway is not None and gateway in Pool(start, end):
             raise UsageError(
                 f"allocation pool {start}-{end} contains the gateway {gateway}",
                 "leave the gateway out of the pool",
             )
         for other in pools:
-            if start <= other.end and other.start <= end:
+            if _n(start) <= _n(other.end) and _n(other.start) <= _n(end):
                 raise UsageError(
                     f"allocation pools {other.start}-{other.end} and {start}-{end} overlap"
                 )
         pools.append(Pool(start, end))
-    return sorted(pools, key=lambda p: p.start)
+    return sorted(pools, key=lambda p: _n(p.start))
 
 
 def pools_from_json(items: list[dict[str, str]]) -> list[Pool]:
@@ -162,7 +177,7 @@ def check_fixed(net: IPNetwork, address: str) -> IPAddress:
     as in Neutron)."""
     addr = parse_address(address, "fixed IP address")
     first, last = host_range(net)
-    if addr.version != net.version or not first <= addr <= last:
+    if addr.version != net.version or not _n(first) <= _n(addr) <= _n(last):
         raise UsageError(f"address {address} is not a host address of subnet {net}")
     return addr
 

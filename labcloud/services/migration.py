@@ -134,7 +134,7 @@ class MigrationService:
                 self._refilter({})
                 self.compute.redefine(server.id)
                 op.step("start", reached="start")
-                self.compute._start_domain(server.id, dest)
+                self.compute.start_domain(server.id, dest)
             except BaseException:
                 if rebuild and not self._defined_on(dest, server.id):
                     self._drop_copy(server.id, dest)
@@ -257,7 +257,7 @@ class MigrationService:
                 self.compute.redefine(server.id)
                 if start:
                     op.step("start", reached="start")
-                    self.compute._start_domain(server.id, dest)
+                    self.compute.start_domain(server.id, dest)
                     self.ctx.hypervisor_for(dest).wait_for(server.id, {"running"}, 60)
             except BaseException:
                 self._undo_copy(server.id, source, dest, op)

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, or_, select
+from sqlmodel import Session, col, func, or_, select
 
 from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
@@ -94,7 +94,7 @@ class NetworkService:
             ),
         )
         if network_id is not None:
-            scope = scope & (Subnet.network_id == network_id)  # type: ignore[assignment]
+            scope = scope & (Subnet.network_id == network_id)
         return _find(s, Subnet, ref, "subnet", scope)
 
     def find_port(self, s: Session, ref: str) -> Port:
@@ -104,7 +104,7 @@ class NetworkService:
                 s.exec(
                     select(Port).where(
                         Port.project_id == self.ctx.project.id,
-                        or_(Port.name == ref, Port.id.startswith(ref)),  # type: ignore[attr-defined]
+                        or_(Port.name == ref, col(Port.id).startswith(ref)),
                     )
                 )
             )
@@ -116,7 +116,7 @@ class NetworkService:
     def list_networks(self) -> list[Network]:
         with self.ctx.store.read() as s:
             q = select(Network).where(self._visible(Network))
-            return list(s.exec(q.order_by(Network.created_at, Network.name)))
+            return list(s.exec(q.order_by(col(Network.created_at), col(Network.name))))
 
     def get_network(self, ref: str) -> Network:
         with self.ctx.store.read() as s:
@@ -125,7 +125,7 @@ class NetworkService:
     def subnets_of(self, network_id: str) -> list[Subnet]:
         with self.ctx.store.read() as s:
             q = select(Subnet).where(Subnet.network_id == network_id)
-            return list(s.exec(q.order_by(Subnet.created_at)))
+            return list(s.exec(q.order_by(col(Subnet.created_at))))
 
     @writes
     def create_network(
@@ -434,7 +434,7 @@ class NetworkService:
 
     def _drop_rows(self, s: Session, net: Network) -> None:
         for port in s.exec(select(Port).where(Port.network_id == net.id)):
-            self._drop_port(s, port)
+            self.drop_port(s, port)
         for sub in s.exec(select(Subnet).where(Subnet.network_id == net.id)):
             s.delete(sub)
         s.flush()
@@ -461,7 +461,7 @@ class NetworkService:
             )
             if network is not None:
                 q = q.where(Subnet.network_id == self.find_network(s, network).id)
-            return list(s.exec(q.order_by(Subnet.created_at, Subnet.name)))
+            return list(s.exec(q.order_by(col(Subnet.created_at), col(Subnet.name))))
 
     def get_subnet(self, ref: str) -> Subnet:
         with self.ctx.store.read() as s:
@@ -488,6 +488,7 @@ class NetworkService:
             raise UsageError(f"IP version {ip_version} is not 4 or 6")
         net_range = ipam.parse_cidr(cidr, ip_version)
         ipam.check_ipv6_modes(net_range, ipv6_ra_mode, ipv6_address_mode)
+        gw: ipam.IPAddress | None
         if gateway == "auto":
             gw = ipam.host_range(net_range)[0]
         else:
@@ -651,7 +652,7 @@ class NetworkService:
                 q = q.where(Port.network_id == self.find_network(s, network).id)
             if server_id is not None:
                 q = q.where(Port.device_id == server_id)
-            return list(s.exec(q.order_by(Port.created_at, Port.id)))
+            return list(s.exec(q.order_by(col(Port.created_at), col(Port.id))))
 
     def get_port(self, ref: str) -> Port:
         with self.ctx.store.read() as s:
@@ -733,7 +734,9 @@ class NetworkService:
         s.add(port)
         s.flush()
         subnets = list(
-            s.exec(select(Subnet).where(Subnet.network_id == net.id).order_by(Subnet.created_at))
+            s.exec(
+                select(Subnet).where(Subnet.network_id == net.id).order_by(col(Subnet.created_at))
+            )
         )
         if fixed_ips:
             for item in fixed_ips:
@@ -820,8 +823,8 @@ class NetworkService:
     def _try_allocate(self, s: Session, port: Port, sub: Subnet) -> bool:
         if sub.ipv6_address_mode in ipam.EUI64_MODES:
             # The guest forms this address itself from the prefix and its MAC.
-            addr = str(ipam.eui64(ipam.parse_cidr(sub.cidr), port.mac_address))
-            s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=addr))
+            own = str(ipam.eui64(ipam.parse_cidr(sub.cidr), port.mac_address))
+            s.add(IPAllocation(port_id=port.id, subnet_id=sub.id, ip_address=own))
             s.flush()
             return True
         used = set(s.exec(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == sub.id)))
@@ -922,7 +925,7 @@ class NetworkService:
                         f"port {port.name} belongs to {port.device_owner}",
                         "remove the router interface or subnet that owns it",
                     )
-            self._drop_port(s, port)
+            self.drop_port(s, port)
             record_event(s, "port", port.id, port.name, "deleted")
             return port
 
@@ -942,7 +945,7 @@ class NetworkService:
                 self.ctx.net.set_link_up(port.tap, port.admin_state_up)
 
     @staticmethod
-    def _drop_port(s: Session, port: Port) -> None:
+    def drop_port(s: Session, port: Port) -> None:
         for alloc in s.exec(select(IPAllocation).where(IPAllocation.port_id == port.id)):
             s.delete(alloc)
         s.flush()
@@ -965,7 +968,7 @@ class NetworkService:
                 .join(Network, Network.id == Port.network_id)  # type: ignore[arg-type]
                 .join(IPAllocation, IPAllocation.port_id == Port.id, isouter=True)  # type: ignore[arg-type]
                 .where(Port.device_owner == COMPUTE_OWNER)
-                .order_by(Port.device_index, IPAllocation.id)
+                .order_by(col(Port.device_index), col(IPAllocation.id))
             )
             if server_ids is not None:
                 q = q.where(Port.device_id.in_(server_ids))  # type: ignore[attr-defined]
@@ -1110,7 +1113,7 @@ def _fixed_ips(s: Session, port_ids: list[str]) -> dict[str, list[dict[str, str]
         select(IPAllocation, Subnet.name)
         .join(Subnet, Subnet.id == IPAllocation.subnet_id)  # type: ignore[arg-type]
         .where(IPAllocation.port_id.in_(port_ids))  # type: ignore[attr-defined]
-        .order_by(IPAllocation.id)
+        .order_by(col(IPAllocation.id))
     )
     for alloc, subnet_name in s.exec(q):
         out.setdefault(alloc.port_id, []).append(
@@ -1125,7 +1128,7 @@ def _fixed_ips(s: Session, port_ids: list[str]) -> dict[str, list[dict[str, str]
 
 def _server_ports(s: Session, server_id: str) -> list[Port]:
     q = select(Port).where(Port.device_id == server_id, Port.device_owner == COMPUTE_OWNER)
-    return list(s.exec(q.order_by(Port.device_index, Port.created_at)))
+    return list(s.exec(q.order_by(col(Port.device_index), col(Port.created_at))))
 
 
 def next_device_index(s: Session, server_id: str) -> int:

@@ -139,7 +139,7 @@ class NetworkPart:
                 if row is None:
                     continue
                 if row.auto_delete:
-                    self.service._drop_port(s, row)
+                    self.service.drop_port(s, row)
                 else:
                     _unbind(row)
         # Told once the ports are gone or unbound, so what listeners read (the ruleset's
@@ -234,7 +234,7 @@ class NetworkPart:
             row = s.get(Port, port.id)
             if row is not None:
                 if row.auto_delete:
-                    self.service._drop_port(s, row)
+                    self.service.drop_port(s, row)
                 else:
                     _unbind(row)
             record_event(s, "server", server.id, server.name, f"port {port.name} removed")

@@ -74,7 +74,7 @@ def unplumb(nodes: NodeService, network_id: str, kind: str, bridge: str) -> None
         rows = list(s.exec(select(ComputeNode)))
     if not rows:
         return
-    spec = [{"bridge": bridge, "vxlan": netnames.vxlan(network_id)}]
+    spec: list[dict[str, object]] = [{"bridge": bridge, "vxlan": netnames.vxlan(network_id)}]
 
     def one(row: ComputeNode) -> str | None:
         try:

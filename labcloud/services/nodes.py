@@ -8,6 +8,7 @@ placement counts allocations rather than asking the hypervisor.
 
 from __future__ import annotations
 
+import builtins
 import re
 import secrets
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, col, or_, select
 
 from labcloud.config import NODE_ROLES, NodeConfig
 from labcloud.db.models import Server, utcnow
@@ -272,9 +273,10 @@ class NodeService:
 
     def _usage(self, s: Session) -> dict[str, tuple[int, int, int, int]]:
         """node -> (servers, vCPU, RAM MiB, disk GiB) claimed by servers there."""
-        query = select(
+        # call-overload: sqlmodel types select() for up to four columns; it takes five.
+        query = select(  # type: ignore[call-overload]
             Server.node,
-            func.count(Server.id),
+            func.count(col(Server.id)),
             func.sum(Server.vcpus),
             func.sum(Server.ram),
             func.sum(Server.disk),
@@ -325,7 +327,7 @@ class NodeService:
     def _probe_request(self) -> dict[str, object]:
         return {"disk_path": str(self.ctx.state_dir), "paths": [str(self._marker())]}
 
-    def _refresh(self, rows: list[ComputeNode]) -> None:
+    def _refresh(self, rows: builtins.list[ComputeNode]) -> None:
         """Probe nodes in parallel (one round trip each) and record what was seen."""
         request = self._probe_request()
         since = utcnow()
@@ -341,8 +343,10 @@ class NodeService:
         self.record(list(zip([r.name for r in rows], results, strict=True)), since)
 
     def record(
-        self, results: list[tuple[str, dict[str, object] | str]], since: datetime | None = None
-    ) -> list[str]:
+        self,
+        results: builtins.list[tuple[str, dict[str, object] | str]],
+        since: datetime | None = None,
+    ) -> builtins.list[str]:
         """Record what probes (or the broker's heartbeat) saw: facts, or why a node is
         down. Returns the nodes whose state changed. A look that began (`since`) before
         the node's last recorded check is older news and is dropped: a heartbeat refused
@@ -365,7 +369,7 @@ class NodeService:
                     record_event(s, "node", name, name, f"{was} -> {current.state}{why}")
         return changed
 
-    def watched(self) -> list[tuple[NodeSpec, str]]:
+    def watched(self) -> builtins.list[tuple[NodeSpec, str]]:
         """Every remote node's connection spec and recorded state (for the broker)."""
         with self.ctx.store.read() as s:
             rows = list(s.exec(select(ComputeNode).order_by(ComputeNode.name)))
@@ -374,7 +378,7 @@ class NodeService:
     def probe_request(self) -> dict[str, object]:
         return self._probe_request()
 
-    def server_ids(self, name: str) -> list[str]:
+    def server_ids(self, name: str) -> builtins.list[str]:
         with self.ctx.store.read() as s:
             return list(s.exec(select(Server.id).where(Server.node == name)))
 
@@ -475,7 +479,7 @@ class NodeService:
     def remove(self, name: str) -> None:
         row = self._row(name)
         with self.ctx.store.write() as s:
-            count = s.exec(select(func.count(Server.id)).where(Server.node == name)).one()
+            count = s.exec(select(func.count(col(Server.id))).where(Server.node == name)).one()
             if count:
                 raise Conflict(
                     f"node {name} still has {count} server(s)",
@@ -504,7 +508,9 @@ class NodeService:
             return self.ctx.agent
         return self.transport.agent(_spec(row), str(self.ctx.state_dir))
 
-    def stage(self, name: str, files: list[tuple[str, str]], report: Callable[[str], None]) -> None:
+    def stage(
+        self, name: str, files: builtins.list[tuple[str, str]], report: Callable[[str], None]
+    ) -> None:
         """Copy state_dir files (path, sha256) to a node that lacks them: first use only."""
         row = self._row(name)
         if row.shared_storage:
@@ -554,7 +560,7 @@ class NodeService:
         self,
         source: str,
         dest: str,
-        files: list[dict[str, object]],
+        files: builtins.list[dict[str, object]],
         report: Callable[[str], None],
     ) -> None:
         """Copy files ({"path", "size", "sha256"}) from one node's storage to another's,
@@ -577,7 +583,7 @@ class NodeService:
         """Where other nodes reach this one (the migration stream goes there)."""
         return self._row(name).host
 
-    def candidates(self) -> list[Candidate]:
+    def candidates(self) -> builtins.list[Candidate]:
         """Every node as the scheduler sees it, freshly probed."""
         return [view.candidate() for view in self.list(refresh=True)]
 

@@ -36,10 +36,10 @@ def _one(
     if kind == "router.create":
         if step == "finish" and exists:
             svc.sync(rid)
-            svc._finish(handle)
+            svc.finish(handle)
             return "finished"
-        svc._forget(rid)
-        svc._finish(handle, "rolled_back")
+        svc.forget(rid)
+        svc.finish(handle, "rolled_back")
         return "rolled back"
     if kind == "router.delete":
         svc.delete_steps(handle, rid, d["namespace"])
@@ -49,12 +49,12 @@ def _one(
         return "rolled back"
     if kind == "router.remove_subnet" and step in ("begin", "ports"):
         with svc.ctx.store.read() as s:
-            legs = [p for p, sub, _ip in svc._legs(s, rid) if sub.id == d["subnet_id"]]
+            legs = [p for p, sub, _ip in svc.legs(s, rid) if sub.id == d["subnet_id"]]
         for port in legs:
             svc.network.delete_port(port.id, internal=True)
     # The store holds what the user asked for: make the namespace agree.
     if exists:
         with contextlib.suppress(NotFound):
             svc.sync(rid)
-    svc._finish(handle)
+    svc.finish(handle)
     return "finished"

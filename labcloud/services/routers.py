@@ -8,6 +8,7 @@ which converges its namespace (backends/router_ns.py), so repair is the same cal
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ipaddress
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class RouterService:
         with self.ctx.store.read() as s:
             return self._find(s, ref)
 
-    def interfaces(self, router_id: str) -> list[dict[str, str]]:
+    def interfaces(self, router_id: str) -> builtins.list[dict[str, str]]:
         """The router's legs: port, subnet, address (gateway first when set)."""
         with self.ctx.store.read() as s:
             return [
@@ -73,13 +74,13 @@ class RouterService:
                     "ip_address": ip,
                     "kind": "gateway" if p.device_owner == GATEWAY else "interface",
                 }
-                for p, sub, ip in self._legs(s, router_id, with_gateway=True)
+                for p, sub, ip in self.legs(s, router_id, with_gateway=True)
             ]
 
     @staticmethod
-    def _legs(
+    def legs(
         s: Session, router_id: str, with_gateway: bool = False
-    ) -> list[tuple[Port, Subnet, str]]:
+    ) -> builtins.list[tuple[Port, Subnet, str]]:
         owners = [INTERFACE, GATEWAY] if with_gateway else [INTERFACE]
         out = []
         ports = s.exec(
@@ -120,18 +121,18 @@ class RouterService:
                 op.step("namespace")
                 self.sync(router_id)
             except BaseException:
-                self._forget(router_id)
-                self._finish(op, "rolled_back")
+                self.forget(router_id)
+                self.finish(op, "rolled_back")
                 raise
             op.step("finish")
-            self._finish(op)
+            self.finish(op)
         return router
 
-    def _finish(self, op: OperationHandle, state: str = "done") -> None:
+    def finish(self, op: OperationHandle, state: str = "done") -> None:
         with self.ctx.store.write() as s:
             op.finish(s, state)
 
-    def _forget(self, router_id: str) -> None:
+    def forget(self, router_id: str) -> None:
         with self.ctx.store.read() as s:
             row = s.get(Router, router_id)
             namespace = row.namespace if row else netnames.router_netns(router_id)
@@ -145,7 +146,7 @@ class RouterService:
     def delete(self, ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, ref)
-            legs = self._legs(s, router.id)
+            legs = self.legs(s, router.id)
             fips = s.exec(select(FloatingIP.id).where(FloatingIP.router_id == router.id)).first()
         if legs:
             names = ", ".join(sub.name for _p, sub, _ip in legs)
@@ -203,7 +204,7 @@ class RouterService:
                     f"subnet {subnet.name} is on external network {network.name}",
                     f"use `labcloud router set {router.name} --external-gateway {network.name}`",
                 )
-            for _p, other, _ip in self._legs(s, router.id, with_gateway=True):
+            for _p, other, _ip in self.legs(s, router.id, with_gateway=True):
                 if other.id == subnet.id:
                     raise Conflict(f"router {router.name} already has a leg on {subnet.name}")
                 if _overlap(other.cidr, subnet.cidr):
@@ -232,30 +233,30 @@ class RouterService:
             try:
                 self._sync_or_undo(router.id, port)
             except BaseException:
-                self._finish(op, "rolled_back")
+                self.finish(op, "rolled_back")
                 raise
             op.step("finish")
             self._event(router, f"leg on {subnet.name} added")
-            self._finish(op)
+            self.finish(op)
         return router
 
     def undo_leg(self, op: OperationHandle, router_id: str, subnet_id: str) -> None:
         """Roll back an add subnet that died before its port was made: any leg on the
         subnet is this operation's (add_subnet refuses a second one)."""
         with self.ctx.store.read() as s:
-            legs = [p for p, sub, _ip in self._legs(s, router_id) if sub.id == subnet_id]
+            legs = [p for p, sub, _ip in self.legs(s, router_id) if sub.id == subnet_id]
         for port in legs:
             self.network.delete_port(port.id, internal=True)
         with contextlib.suppress(NotFound):
             self.sync(router_id)
-        self._finish(op, "rolled_back")
+        self.finish(op, "rolled_back")
 
     @writes
     def remove_subnet(self, router_ref: str, subnet_ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, router_ref)
             subnet = self._subnet(s, subnet_ref)
-            legs = [p for p, sub, _ip in self._legs(s, router.id) if sub.id == subnet.id]
+            legs = [p for p, sub, _ip in self.legs(s, router.id) if sub.id == subnet.id]
             if not legs:
                 raise NotFound(f"router {router.name} has no leg on subnet {subnet.name}")
             in_use = s.exec(select(FloatingIP).where(FloatingIP.router_id == router.id)).all()
@@ -275,10 +276,10 @@ class RouterService:
             self.sync(router.id)
             op.step("finish")
             self._event(router, f"leg on {subnet.name} removed")
-            self._finish(op)
+            self.finish(op)
         return router
 
-    def recover(self) -> list[tuple[str, str, str]]:
+    def recover(self) -> builtins.list[tuple[str, str, str]]:
         from labcloud.services.router_recovery import recover
 
         return recover(self)
@@ -339,10 +340,10 @@ class RouterService:
 
     # -- helpers --------------------------------------------------------------------
     def _subnet(self, s: Session, ref: str) -> Subnet:
-        return self.network.find_subnet(s, ref)  # type: ignore[no-any-return]
+        return self.network.find_subnet(s, ref)
 
     def _network(self, s: Session, ref: str) -> Network:
-        return self.network.find_network(s, ref)  # type: ignore[no-any-return]
+        return self.network.find_network(s, ref)
 
     def _make_port(
         self,
@@ -382,7 +383,7 @@ class RouterService:
 
     def spec(self, s: Session, router: Router) -> dict[str, object]:
         legs, cidrs = [], []
-        for port, subnet, ip in self._legs(s, router.id):
+        for port, subnet, ip in self.legs(s, router.id):
             network = s.get(Network, port.network_id)
             assert network is not None
             prefix = ipaddress.ip_network(subnet.cidr).prefixlen
@@ -403,11 +404,11 @@ class RouterService:
             network = s.get(Network, gw_port.network_id)
             assert network is not None
             alloc = s.exec(select(IPAllocation).where(IPAllocation.port_id == gw_port.id)).first()
-            subnet = s.get(Subnet, alloc.subnet_id) if alloc else None
+            gw_subnet = s.get(Subnet, alloc.subnet_id) if alloc else None
             addresses = []
-            if alloc and subnet:
+            if alloc and gw_subnet:
                 addresses.append(
-                    f"{alloc.ip_address}/{ipaddress.ip_network(subnet.cidr).prefixlen}"
+                    f"{alloc.ip_address}/{ipaddress.ip_network(gw_subnet.cidr).prefixlen}"
                 )
             addresses += [f"{f.floating_ip_address}/32" for f in fips if f.fixed_ip_address]
             gateway = {
@@ -415,7 +416,7 @@ class RouterService:
                 "bridge": network.bridge,
                 "mac": gw_port.mac_address,
                 "addresses": addresses,
-                "gateway_ip": subnet.gateway_ip if subnet else None,
+                "gateway_ip": gw_subnet.gateway_ip if gw_subnet else None,
                 "mtu": network.mtu,
             }
         return {
@@ -452,7 +453,7 @@ class RouterService:
         for net in networks:
             self.network.ensure_l2(net)
 
-    def doctor_check(self, repair: bool) -> list[Finding]:
+    def doctor_check(self, repair: bool) -> builtins.list[Finding]:
         """Routers whose namespace or NAT table is gone; repair rebuilds them from the store."""
         from labcloud.services.doctor import Finding
 
@@ -467,7 +468,8 @@ class RouterService:
                 seen = self.l3.describe_router(router.namespace)
                 with self.ctx.store.read() as s:
                     spec = self.spec(s, router)
-                legs = [*spec["legs"], *([spec["gateway"]] if spec["gateway"] else [])]  # type: ignore[list-item]
+                # misc: spec() is the agent's JSON (values typed object); legs is a list.
+                legs = [*spec["legs"], *([spec["gateway"]] if spec["gateway"] else [])]  # type: ignore[misc]
                 missing = sorted({str(leg["name"]) for leg in legs} - set(seen.get("legs", {})))  # type: ignore[call-overload]
                 if not seen.get("nat"):
                     kind, what = "missing-nft-table", f"the NAT table in {router.namespace}"
@@ -506,7 +508,7 @@ def l3_topology(s: Session, graph: dict[str, Any], project_id: str) -> None:
     routers = s.exec(select(Router).where(Router.project_id == project_id).order_by(Router.name))
     for router in routers:
         interfaces, gateway = [], None
-        for port, subnet, ip in RouterService._legs(s, router.id, with_gateway=True):
+        for port, subnet, ip in RouterService.legs(s, router.id, with_gateway=True):
             if port.device_owner == GATEWAY:
                 gateway = {"network_id": port.network_id, "ip_address": ip}
             else:

@@ -8,6 +8,7 @@ whole ruleset from the store and loads it atomically (backends/nftables.py).
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import ipaddress
 import re
@@ -195,16 +196,16 @@ class SecurityGroupService:
             query = select(SecurityGroup).where(self.ctx.scope(SecurityGroup))
             return list(s.exec(query.order_by(SecurityGroup.name)))
 
-    def get(self, ref: str) -> tuple[SecurityGroup, list[SecurityGroupRule]]:
+    def get(self, ref: str) -> tuple[SecurityGroup, builtins.list[SecurityGroupRule]]:
         with self.ctx.store.write() as s:
             group = self._find(s, ref)
             rules = self._rules(s, group.id)
         return group, rules
 
     @staticmethod
-    def _rules(s: Session, group_id: str) -> list[SecurityGroupRule]:
+    def _rules(s: Session, group_id: str) -> builtins.list[SecurityGroupRule]:
         query = select(SecurityGroupRule).where(SecurityGroupRule.security_group_id == group_id)
-        return list(s.exec(query.order_by(SecurityGroupRule.created_at)))
+        return list(s.exec(query.order_by(col(SecurityGroupRule.created_at))))
 
     @writes
     def delete(self, ref: str) -> SecurityGroup:
@@ -286,13 +287,13 @@ class SecurityGroupService:
         self.apply()
         return rule
 
-    def list_rules(self, group_ref: str | None = None) -> list[SecurityGroupRule]:
+    def list_rules(self, group_ref: str | None = None) -> builtins.list[SecurityGroupRule]:
         with self.ctx.store.write() as s:
             if group_ref:
                 return self._rules(s, self._find(s, group_ref).id)
             self.ensure_default(s, self.ctx.project.id)
             query = select(SecurityGroupRule).where(self.ctx.scope(SecurityGroupRule))
-            return list(s.exec(query.order_by(SecurityGroupRule.created_at)))
+            return list(s.exec(query.order_by(col(SecurityGroupRule.created_at))))
 
     @writes
     def delete_rule(self, rule_id: str) -> SecurityGroupRule:
@@ -312,7 +313,7 @@ class SecurityGroupService:
             return {g.id: g.name for g in s.exec(select(SecurityGroup))}
 
     # -- servers --------------------------------------------------------------------
-    def server_groups(self, server_ref: str) -> list[str]:
+    def server_groups(self, server_ref: str) -> builtins.list[str]:
         with self.ctx.store.read() as s:
             server = find(s, Server, server_ref, "server", project_id=self.ctx.project.id)
             rows = s.exec(
@@ -372,7 +373,7 @@ class SecurityGroupService:
                 s.delete(row)
         self.apply()
 
-    def port_groups(self, port_id: str) -> list[str]:
+    def port_groups(self, port_id: str) -> builtins.list[str]:
         with self.ctx.store.read() as s:
             rows = s.exec(
                 select(SecurityGroup.name)
@@ -382,7 +383,7 @@ class SecurityGroupService:
             return sorted(rows)
 
     @staticmethod
-    def _server_ports(s: Session, server_id: str) -> list[Port]:
+    def _server_ports(s: Session, server_id: str) -> builtins.list[Port]:
         return list(s.exec(select(Port).where(Port.device_id == server_id)))
 
     # -- the ruleset ----------------------------------------------------------------
@@ -461,7 +462,7 @@ class SecurityGroupService:
             if remote:
                 _apply_remote(loaders, remote)
 
-    def doctor_check(self, repair: bool) -> list[Finding]:
+    def doctor_check(self, repair: bool) -> builtins.list[Finding]:
         """labcloud's nft tables gone (e.g. `nft flush ruleset`): reload them from the store."""
         from labcloud.services.doctor import Finding
 
@@ -469,7 +470,7 @@ class SecurityGroupService:
         # next load on, as a port is bound in Neutron before its tap appears).
         with self.ctx.store.read() as s:
             bound = select(Port.id).where(
-                Port.device_owner.startswith("compute:"),  # type: ignore[attr-defined]
+                col(Port.device_owner).startswith("compute:"),
                 col(Port.port_security_enabled).is_(True),
             )
             needed = s.exec(bound).first() is not None

@@ -52,24 +52,24 @@ def resize(
         row.task_state = RESIZING
         row.updated_at = utcnow()
         record_event(s, "server", row.id, row.name, f"resize to {flavor.name} started")
-    compute._shutdown(server.id, timeout, server.node)
+    compute.shutdown_domain(server.id, timeout, server.node)
     compute.redefine(server.id)
     root_is_volume = compute.devices(server).root
     grow = flavor.disk > old_disk and not root_is_volume
     if was_running or grow:
-        compute._start_domain(server.id, server.node)
-        compute._hv(server.node).wait_for(server.id, {"running"}, 60)
+        compute.start_domain(server.id, server.node)
+        compute.hypervisor_on(server.node).wait_for(server.id, {"running"}, 60)
         if grow:
-            compute._hv(server.node).block_resize(server.id, "vda", flavor.disk * GIB)
+            compute.hypervisor_on(server.node).block_resize(server.id, "vda", flavor.disk * GIB)
         if not was_running:
-            compute._shutdown(server.id, timeout, server.node)
+            compute.shutdown_domain(server.id, timeout, server.node)
     with ctx.store.write() as s:
         row = s.get(Server, server.id)
         assert row is not None
         row.task_state = None
         row.updated_at = utcnow()
         record_event(s, "server", row.id, row.name, f"resized to {flavor.name}")
-    return compute._settle(server.id, "resized")
+    return compute.settle(server.id, "resized")
 
 
 def _check(server: Server, flavor: Flavor) -> None:

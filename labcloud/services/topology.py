@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import or_, select
+from sqlmodel import col, or_, select
 
 from labcloud.db.models import Server
 from labcloud.db.network_models import Network, Port, Subnet
@@ -46,15 +46,15 @@ def build_topology(service: NetworkService) -> dict[str, Any]:
             s.exec(
                 select(Subnet)
                 .where(Subnet.network_id.in_(net_ids))  # type: ignore[attr-defined]
-                .order_by(Subnet.created_at)
+                .order_by(col(Subnet.created_at))
             )
         )
         ports = list(
             s.exec(
                 select(Port)
                 .where(Port.network_id.in_(net_ids))  # type: ignore[attr-defined]
-                .where(or_(Port.project_id == pid, Port.device_owner.startswith("network:")))  # type: ignore[attr-defined]
-                .order_by(Port.created_at, Port.id)
+                .where(or_(Port.project_id == pid, col(Port.device_owner).startswith("network:")))
+                .order_by(col(Port.created_at), col(Port.id))
             )
         )
         ips = _fixed_ips(s, [p.id for p in ports])

@@ -53,7 +53,7 @@ def _check_server(server: Server, action: str) -> None:
 def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | None) -> Volume:
     with svc.ctx.store.read() as s:
         server = _server(svc, s, server_ref)
-        vol = svc._find(s, volume_ref)
+        vol = svc.find(s, volume_ref)
         _check_available(svc, vol, server)
         _check_server(server, "attach")
         chosen = choose_device(used_devices(s, server.id), device)
@@ -105,7 +105,7 @@ def _check_available(svc: VolumeService, vol: Volume, server: Server) -> None:
 def detach(svc: VolumeService, server_ref: str, volume_ref: str, timeout: float) -> Volume:
     with svc.ctx.store.read() as s:
         server = _server(svc, s, server_ref)
-        vol = svc._find(s, volume_ref)
+        vol = svc.find(s, volume_ref)
     _check_detachable(vol, server)
     _check_server(server, "detach")
 

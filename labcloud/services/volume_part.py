@@ -44,7 +44,7 @@ class VolumePart:
         """The image a boot volume was made from: its kernel, ramdisk and command line."""
         if request.boot_volume is None:
             return None
-        vol = self.svc._find(s, request.boot_volume)
+        vol = self.svc.find(s, request.boot_volume)
         image_id = json.loads(vol.volume_image_metadata or "{}").get("image_id")
         if not image_id or s.get(Image, image_id) is None:
             raise UsageError(
@@ -57,7 +57,7 @@ class VolumePart:
     def validate(self, s: Session, request: CreateRequest, server: Server) -> None:
         for vol in self._existing(s, request):
             _check_free(vol)
-        if request.boot_volume is not None and not self.svc._find(s, request.boot_volume).bootable:
+        if request.boot_volume is not None and not self.svc.find(s, request.boot_volume).bootable:
             raise UsageError(
                 f"volume {request.boot_volume} is not bootable",
                 "mark it with `labcloud volume set --bootable`",
@@ -75,7 +75,7 @@ class VolumePart:
                     f"--boot-volume-size {request.boot_volume_size} GB is smaller than image "
                     f"{image.name} ({least} GB)"
                 )
-            self.svc._refuse_taken(s, Volume, boot_volume_name(server.name))
+            self.svc.refuse_taken(s, Volume, boot_volume_name(server.name))
             backend = self.svc.backend()
             backend.ensure()
             self.svc.check_space(backend, request.boot_volume_size)
@@ -164,9 +164,7 @@ class VolumePart:
     def devices(self, server: Server) -> Devices:
         with self.svc.ctx.store.read() as s:
             rows = list(
-                s.exec(
-                    select(Volume).where(Volume.server_id == server.id).order_by(Volume.device)  # type: ignore[arg-type]
-                )
+                s.exec(select(Volume).where(Volume.server_id == server.id).order_by(Volume.device))
             )
         devices = Devices()
         for vol in rows:
@@ -200,7 +198,7 @@ class VolumePart:
     # -- helpers --------------------------------------------------------------------
     def _existing(self, s: Session, request: CreateRequest) -> list[Volume]:
         refs = ([request.boot_volume] if request.boot_volume else []) + list(request.volumes)
-        vols = [self.svc._find(s, ref) for ref in refs]
+        vols = [self.svc.find(s, ref) for ref in refs]
         if len({v.id for v in vols}) != len(vols):
             raise UsageError("the same volume is given twice")
         return vols

@@ -7,12 +7,13 @@ domain), so no file, LV or allocation is left behind.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.services.volume_attach import settle, unplug
 
 if TYPE_CHECKING:
+    from labcloud.services.journal import OperationHandle
     from labcloud.services.volumes import VolumeService
 
 KINDS = (
@@ -33,40 +34,43 @@ def recover(svc: VolumeService) -> list[tuple[str, str, str]]:
     )
 
 
-def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: dict) -> str:
-    name, vtype, location = d.get("name", rid), d.get("type"), d.get("location", "")
+def _one(
+    svc: VolumeService, handle: OperationHandle, kind: str, step: str, rid: str, d: dict[str, Any]
+) -> str:
+    # Every create and delete journals its volume type; attach and detach need none.
+    name, vtype, location = d.get("name", rid), d.get("type", ""), d.get("location", "")
     if kind == "volume.create":
         if step == "finish":
             return _finish_create(svc, handle, rid)
-        svc._undo_made(handle, Volume, rid, name, vtype, location, f"interrupted at {step}")  # type: ignore[arg-type]
+        svc.undo_made(handle, Volume, rid, name, vtype, location, f"interrupted at {step}")
         return "rolled back"
     if kind == "snapshot.create":
-        svc._undo_made(
+        svc.undo_made(
             handle,
             VolumeSnapshot,
             rid,
             name,
             vtype,
             location,
-            f"interrupted at {step}",  # type: ignore[arg-type]
+            f"interrupted at {step}",
         )
         return "rolled back"
     if kind == "volume.delete":
-        svc._delete_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
+        svc.delete_steps(handle, rid, name, vtype, location)
         return "finished"
     if kind == "snapshot.delete":
-        svc._delete_snapshot_steps(handle, rid, name, vtype, location)  # type: ignore[arg-type]
+        svc.delete_snapshot_steps(handle, rid, name, vtype, location)
         return "finished"
     with svc.ctx.store.read() as s:
         vol = s.get(Volume, rid)
     if vol is None:
         with svc.ctx.store.write() as s:
-            handle.finish(s, "rolled_back")  # type: ignore[attr-defined]
+            handle.finish(s, "rolled_back")
         return "nothing left"
     if kind == "volume.extend":
         actual = svc.backend(vol.volume_type).size_of(vol.location) or 0
         size = max(int(d.get("old_size", vol.size)), actual // (1024**3))
-        svc._settle_extend(handle, rid, d.get("previous", "available"), size, "extend recovered")  # type: ignore[arg-type]
+        svc.settle_extend(handle, rid, d.get("previous", "available"), size, "extend recovered")
         return f"size {size} GB"
     xml = svc.ctx.device_builder("disk", svc.disk_spec(vol))
     server_id = d["server_id"]
@@ -78,24 +82,22 @@ def _one(svc: VolumeService, handle: object, kind: str, step: str, rid: str, d: 
             handle,
             rid,
             attached=present,
-            note="in-use (attach recovered)"
-            if present  # type: ignore[arg-type]
-            else "attach rolled back",
+            note="in-use (attach recovered)" if present else "attach rolled back",
         )
         return "finished" if present else "rolled back"
     # volume.detach: finish it.
     if present:
         unplug(svc, server_id, xml, 30)
-    settle(svc, handle, rid, attached=False, note="detached (detach recovered)")  # type: ignore[arg-type]
+    settle(svc, handle, rid, attached=False, note="detached (detach recovered)")
     return "finished"
 
 
-def _finish_create(svc: VolumeService, handle: object, rid: str) -> str:
+def _finish_create(svc: VolumeService, handle: OperationHandle, rid: str) -> str:
     from labcloud.db.models import utcnow
 
     with svc.ctx.store.write() as s:
         row = s.get(Volume, rid)
         if row is not None:
             row.status, row.updated_at = "available", utcnow()
-        handle.finish(s)  # type: ignore[attr-defined]
+        handle.finish(s)
     return "finished"

@@ -8,11 +8,12 @@ in volume_attach.py, the server part (boot from volume) in volume_part.py.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from labcloud.db.models import Image, utcnow
 from labcloud.db.volume_models import Volume, VolumeSnapshot
@@ -123,13 +124,13 @@ class VolumeService:
     def list(self) -> list[Volume]:
         with self.ctx.store.read() as s:
             query = select(Volume).where(self.ctx.scope(Volume))
-            return list(s.exec(query.order_by(Volume.created_at, Volume.name)))
+            return list(s.exec(query.order_by(col(Volume.created_at), col(Volume.name))))
 
     def get(self, ref: str) -> Volume:
         with self.ctx.store.read() as s:
-            return self._find(s, ref)
+            return self.find(s, ref)
 
-    def _find(self, s: Session, ref: str) -> Volume:
+    def find(self, s: Session, ref: str) -> Volume:
         return find(s, Volume, ref, "volume", project_id=self.ctx.project.id)
 
     def _find_snapshot(self, s: Session, ref: str) -> VolumeSnapshot:
@@ -139,7 +140,7 @@ class VolumeService:
         from labcloud.db.models import Server
 
         with self.ctx.store.read() as s:
-            return dict(s.exec(select(Server.id, Server.name)).all())  # type: ignore[arg-type]
+            return dict(s.exec(select(Server.id, Server.name)).all())
 
     def usage(self, project_id: str | None = None) -> dict[str, int]:
         """Cinder's quota counters for a project: volumes, gigabytes (volumes and
@@ -181,7 +182,7 @@ class VolumeService:
             description=description,
         )
         with self.ctx.store.read() as s:
-            self._refuse_taken(s, Volume, name)
+            self.refuse_taken(s, Volume, name)
             if image is not None:
                 img = find(s, Image, image, "image", project_id=project_id, public_ok=True)
                 if img.status != "active":
@@ -205,7 +206,7 @@ class VolumeService:
                 row.snapshot_id, row.bootable = snap.id, parent.bootable
                 src_spec = self.backend(volume_type).source(snap.location)
             elif source is not None:
-                src = self._find(s, source)
+                src = self.find(s, source)
                 if src.status not in ("available", "in-use"):
                     raise Conflict(f"volume {src.name} is {src.status}; it cannot be cloned now")
                 volume_type = self._same_type(volume_type, src.volume_type, "source volume")
@@ -229,7 +230,7 @@ class VolumeService:
         backend = self.backend(row.volume_type)
 
         def allocate(s: Session) -> None:
-            self._refuse_taken(s, Volume, row.name)
+            self.refuse_taken(s, Volume, row.name)
             charge(self.ctx, s, row.project_id, volumes=1, gigabytes=row.size)
             s.add(row)
             record_event(s, "volume", row.id, row.name, "create requested")
@@ -249,11 +250,11 @@ class VolumeService:
                     s.flush()
                     s.expunge(made)
             except BaseException as exc:
-                self._undo_made(op, Volume, row.id, row.name, row.volume_type, row.location, exc)
+                self.undo_made(op, Volume, row.id, row.name, row.volume_type, row.location, exc)
                 raise
         return made
 
-    def _undo_made(
+    def undo_made(
         self,
         op: OperationHandle,
         model: type[Volume] | type[VolumeSnapshot],
@@ -288,7 +289,7 @@ class VolumeService:
             )
         return source_type
 
-    def _refuse_taken(self, s: Session, model: type, name: str) -> None:
+    def refuse_taken(self, s: Session, model: type, name: str) -> None:
         taken = s.exec(
             select(model.id).where(  # type: ignore[attr-defined]
                 model.project_id == self.ctx.project.id,  # type: ignore[attr-defined]
@@ -314,9 +315,9 @@ class VolumeService:
         if name is not None:
             check_name(name, "volume name")
         with self.ctx.store.write() as s:
-            row = self._find(s, ref)
+            row = self.find(s, ref)
             if name is not None and name != row.name:
-                self._refuse_taken(s, Volume, name)
+                self.refuse_taken(s, Volume, name)
                 row.name = name
             if description is not None:
                 row.description = description
@@ -332,7 +333,7 @@ class VolumeService:
     @writes
     def delete(self, ref: str) -> Volume:
         with self.ctx.store.read() as s:
-            vol = self._find(s, ref)
+            vol = self.find(s, ref)
 
         def allocate(s: Session) -> None:
             row = s.get(Volume, vol.id)
@@ -359,11 +360,11 @@ class VolumeService:
 
         detail = {"name": vol.name, "type": vol.volume_type, "location": vol.location}
         with self.journal.begin("volume.delete", vol.id, allocate, **detail) as op:
-            self._delete_steps(op, vol.id, vol.name, vol.volume_type, vol.location)
+            self.delete_steps(op, vol.id, vol.name, vol.volume_type, vol.location)
         vol.status = "deleted"
         return vol
 
-    def _delete_steps(
+    def delete_steps(
         self, op: OperationHandle, vid: str, name: str, vtype: str, location: str
     ) -> None:
         op.step("delete")
@@ -390,7 +391,7 @@ class VolumeService:
     def extend(self, ref: str, new_size: int) -> Volume:
         check_size(new_size, "new size")
         with self.ctx.store.read() as s:
-            vol = self._find(s, ref)
+            vol = self.find(s, ref)
         if new_size <= vol.size:
             raise UsageError(
                 f"new size {new_size} GB is not larger than volume {vol.name}'s {vol.size} GB",
@@ -442,13 +443,13 @@ class VolumeService:
                         vol.server_id, vol.device, size
                     )
                 op.step("finish")
-                result = self._settle_extend(op, vol.id, vol.status, new_size, "extended")
+                result = self.settle_extend(op, vol.id, vol.status, new_size, "extended")
             except BaseException as exc:
-                self._settle_extend(op, vol.id, vol.status, vol.size, f"extend failed: {exc}")
+                self.settle_extend(op, vol.id, vol.status, vol.size, f"extend failed: {exc}")
                 raise
         return result
 
-    def _settle_extend(
+    def settle_extend(
         self, op: OperationHandle, vid: str, status: str, size: int, note: str
     ) -> Volume:
         with self.ctx.store.write() as s:
@@ -462,12 +463,14 @@ class VolumeService:
         return row
 
     # -- snapshots ------------------------------------------------------------------
-    def list_snapshots(self, volume: str | None = None) -> list[VolumeSnapshot]:
+    def list_snapshots(self, volume: str | None = None) -> builtins.list[VolumeSnapshot]:
         with self.ctx.store.read() as s:
             query = select(VolumeSnapshot).where(self.ctx.scope(VolumeSnapshot))
             if volume is not None:
-                query = query.where(VolumeSnapshot.volume_id == self._find(s, volume).id)
-            return list(s.exec(query.order_by(VolumeSnapshot.created_at, VolumeSnapshot.name)))
+                query = query.where(VolumeSnapshot.volume_id == self.find(s, volume).id)
+            return list(
+                s.exec(query.order_by(col(VolumeSnapshot.created_at), col(VolumeSnapshot.name)))
+            )
 
     def get_snapshot(self, ref: str) -> VolumeSnapshot:
         with self.ctx.store.read() as s:
@@ -479,8 +482,8 @@ class VolumeService:
     ) -> VolumeSnapshot:
         check_name(name, "snapshot name")
         with self.ctx.store.read() as s:
-            self._refuse_taken(s, VolumeSnapshot, name)
-            vol = self._find(s, volume)
+            self.refuse_taken(s, VolumeSnapshot, name)
+            vol = self.find(s, volume)
         if vol.status == "in-use" and not force:
             raise Conflict(
                 f"volume {vol.name} is in-use",
@@ -502,7 +505,7 @@ class VolumeService:
         )
 
         def allocate(s: Session) -> None:
-            self._refuse_taken(s, VolumeSnapshot, name)
+            self.refuse_taken(s, VolumeSnapshot, name)
             charge(self.ctx, s, row.project_id, snapshots=1, gigabytes=row.size)
             s.add(row)
             record_event(s, "snapshot", sid, name, f"snapshot of {vol.name} requested")
@@ -522,7 +525,7 @@ class VolumeService:
                     s.flush()
                     s.expunge(made)
             except BaseException as exc:
-                self._undo_made(op, VolumeSnapshot, sid, name, vol.volume_type, row.location, exc)
+                self.undo_made(op, VolumeSnapshot, sid, name, vol.volume_type, row.location, exc)
                 raise
         return made
 
@@ -543,11 +546,11 @@ class VolumeService:
 
         detail = {"name": snap.name, "type": vtype, "location": snap.location}
         with self.journal.begin("snapshot.delete", snap.id, allocate, **detail) as op:
-            self._delete_snapshot_steps(op, snap.id, snap.name, vtype, snap.location)
+            self.delete_snapshot_steps(op, snap.id, snap.name, vtype, snap.location)
         snap.status = "deleted"
         return snap
 
-    def _delete_snapshot_steps(
+    def delete_snapshot_steps(
         self, op: OperationHandle, sid: str, name: str, vtype: str, location: str
     ) -> None:
         op.step("delete")
@@ -592,7 +595,7 @@ class VolumeService:
         return VolumePart(self)
 
     # -- crash recovery -------------------------------------------------------------
-    def recover(self) -> list[tuple[str, str, str]]:
+    def recover(self) -> builtins.list[tuple[str, str, str]]:
         from labcloud.services.volume_recovery import recover
 
         return recover(self)

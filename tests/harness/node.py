@@ -352,7 +352,7 @@ class Node:
     def _alive(self) -> bool:
         return self._holder is not None and self._holder.poll() is None
 
-    def _start(self, lab_extra: str) -> None:
+    def start(self, lab_extra: str) -> None:
         self._prepare_dirs(lab_extra)
         log = open(self.workdir / "holder.log", "wb")  # noqa: SIM115 - the holder owns it
         try:
@@ -574,7 +574,7 @@ def start_node(name: str, base: Path | None = None, *, lab_extra: str = "") -> N
     node = Node(name, workdir, base_owned)
     _LIVE.add(node)
     try:
-        node._start(lab_extra)
+        node.start(lab_extra)
     except BaseException:
         node.stop()
         raise

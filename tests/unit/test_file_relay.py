@@ -31,15 +31,15 @@ def test_a_growing_log_is_sent_as_it_was_hashed(tmp_path: Path) -> None:
     size = log.stat().st_size
     with log.open("a") as f:
         f.write("a line written after the listing\n")
-    assert b"".join(file_relay._read_local(str(log), size)) == b"boot\nready\n"
+    assert b"".join(file_relay.read_local(str(log), size)) == b"boot\nready\n"
 
 
 def test_a_copy_that_does_not_match_its_checksum_leaves_nothing(tmp_path: Path) -> None:
     dest = tmp_path / "instances" / "abc" / "disk"
     with pytest.raises(BackendError, match="corrupt"):
-        file_relay._write_local(iter([b"bits"]), str(dest), "0" * 64, lambda *_: None)
+        file_relay.write_local(iter([b"bits"]), str(dest), "0" * 64, lambda *_: None)
     assert list(dest.parent.iterdir()) == []
 
     good = hashlib.sha256(b"bits").hexdigest()
-    assert file_relay._write_local(iter([b"bi", b"ts"]), str(dest), good, lambda *_: None) == 4
+    assert file_relay.write_local(iter([b"bi", b"ts"]), str(dest), good, lambda *_: None) == 4
     assert dest.read_bytes() == b"bits"

@@ -26,7 +26,7 @@ def _import(tmp_path: Path, data: bytes, progress=None) -> tuple[str, int]:
     out = tmp_path / "out"
     fd = os.open(out, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        return image_store._copy_hashing(str(src), fd, str(out), progress)
+        return image_store.copy_file_hashing(str(src), fd, str(out), progress)
     finally:
         os.close(fd)
 
@@ -59,7 +59,7 @@ def test_a_failed_write_stops_the_pipe_and_raises(
 ) -> None:
     """A stand-in for a disk that is full at once, or after the first buffer: the reader
     and the hasher must not wait forever for buffers the writer will never free."""
-    real = image_pipe._write_all
+    real = image_pipe.write_all
     calls = []
 
     def fill_up(fd, direct_fd, data, offset):
@@ -68,7 +68,7 @@ def test_a_failed_write_stops_the_pipe_and_raises(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(fd, direct_fd, data, offset)
 
-    monkeypatch.setattr(image_pipe, "_write_all", fill_up)
+    monkeypatch.setattr(image_pipe, "write_all", fill_up)
     before = threading.active_count()
     with pytest.raises(OSError) as err:
         _import(tmp_path, os.urandom(RING + 3 * CHUNK))
@@ -84,7 +84,7 @@ def test_an_interrupt_as_the_pipe_starts_stops_the_reader(
 
     class Interrupted(ThreadPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):
-            if fn is image_pipe._write:
+            if fn is image_pipe.write_buffers:
                 raise KeyboardInterrupt
             return super().submit(fn, *args, **kwargs)
 

@@ -77,6 +77,14 @@ def test_gateways_pools_and_overlaps_are_checked() -> None:
     ipam.check_overlap(ipam.parse_cidr("10.0.1.0/24"), [("a", "10.0.0.0/24")])
 
 
+def test_a_pool_of_the_other_ip_version_is_refused_in_one_line() -> None:
+    net = ipam.parse_cidr("10.0.0.0/24")
+    for start, end in [("2001:db8::1", "2001:db8::9"), ("10.0.0.5", "2001:db8::9")]:
+        with pytest.raises(UsageError, match=r"outside subnet range 10\.0\.0\.0/24"):
+            ipam.check_pools(net, None, [{"start": start, "end": end}])
+    assert ip("2001:db8::1") not in ipam.Pool(ip("10.0.0.1"), ip("10.0.0.9"))
+
+
 def test_interface_names_fit_ifnamsiz_and_carry_the_prefix() -> None:
     rid = "0123abcd-ffff-4fff-8fff-ffffffffffff"
     for make in (netnames.bridge, netnames.tap, netnames.dhcp_veth_ns, netnames.dhcp_netns):

@@ -56,7 +56,7 @@ def test_ipv6_ranges_follow_the_mode_and_turn_router_advertisements_on(tmp_path:
         {"tag": "s2", "cidr": "2001:db8:2::/64", "ip_version": 6, "mode": "dhcpv6-stateless"},
         {"tag": "s3", "cidr": "2001:db8:3::/64", "ip_version": 6, "mode": "dhcpv6-stateful"},
     ]
-    conf = Dnsmasq(tmp_path, "lcdhcp-test")._conf_text("lcdhn-test", subnets).splitlines()
+    conf = Dnsmasq(tmp_path, "lcdhcp-test").conf_text("lcdhn-test", subnets).splitlines()
     assert "dhcp-range=set:s0,10.0.0.0,static,255.255.255.0,86400s" in conf
     assert "dhcp-range=set:s1,2001:db8:1::,ra-only,64,86400s" in conf
     assert "dhcp-range=set:s2,2001:db8:2::,ra-stateless,64,86400s" in conf
@@ -67,5 +67,5 @@ def test_ipv6_ranges_follow_the_mode_and_turn_router_advertisements_on(tmp_path:
 
 def test_ipv4_only_networks_send_no_router_advertisements(tmp_path: Path) -> None:
     subnets: list[dict[str, object]] = [{"tag": "s0", "cidr": "10.0.0.0/24", "ip_version": 4}]
-    conf = Dnsmasq(tmp_path, "lcdhcp-test")._conf_text("lcdhn-test", subnets)
+    conf = Dnsmasq(tmp_path, "lcdhcp-test").conf_text("lcdhn-test", subnets)
     assert "enable-ra" not in conf

@@ -85,7 +85,7 @@ def test_wheel_install_imports_the_same_namespace(wheel_tree: Path, tmp_path: Pa
 
 
 def test_layering_contracts_hold(wheel_tree: Path) -> None:
-    # import-linter walks packages on disk, which only the wheel's tree lays out as one.
+    # The wheel lays the namespace out for real (make lint checks a symlink tree of it).
     lint = Path(sys.executable).with_name("lint-imports")
     out = subprocess.run(
         [str(lint), str(REPO / "pyproject.toml"), "--no-cache"],

@@ -156,10 +156,10 @@ def test_one_apply_of_a_stack_at_a_time(lab_file) -> None:  # type: ignore[no-un
         project_id=lab.ctx.project.id,
     )
     with (
-        lab.stacks._locked(row),
+        lab.stacks.locked(row),
         pytest.raises(Conflict, match="stack s is being applied"),
-        lab.stacks._locked(row),
+        lab.stacks.locked(row),
     ):
         pass
-    with lab.stacks._locked(row):
+    with lab.stacks.locked(row):
         pass  # free again once the first is done

@@ -24,7 +24,7 @@ GUEST = Path(ti.__file__).with_name("guest")
 
 def static_busybox() -> Path:
     path = Path(BUSYBOX)
-    if not path.is_file() or ti._elf_has_interpreter(path.read_bytes()):
+    if not path.is_file() or ti.elf_has_interpreter(path.read_bytes()):
         pytest.skip("needs a static busybox (Debian package busybox-static)")
     return path
 
@@ -216,7 +216,7 @@ def test_find_host_kernel_says_what_to_install(tmp_path: Path) -> None:
 
 def test_dynamic_busybox_is_refused(tmp_path: Path) -> None:
     dynamic = Path("/bin/ls")
-    if not ti._elf_has_interpreter(dynamic.read_bytes()):
+    if not ti.elf_has_interpreter(dynamic.read_bytes()):
         pytest.skip("/bin/ls is static here")
     with pytest.raises(ti.TinyImageError, match="busybox-static"):
         ti.build_initramfs("6.1.0-9-amd64", modules_root=tmp_path, busybox=dynamic)

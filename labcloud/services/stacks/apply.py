@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from labcloud.errors import LabError
@@ -65,14 +66,14 @@ class Applier:
     def run(self, plan: Plan) -> list[Change]:
         todo = plan.actionable
         updates = [c for c in todo if c.action == "update"]
-        self._parallel([(c.key, lambda c=c: self._unlink(c)) for c in updates], {})
+        self._parallel([(c.key, partial(self._unlink, c)) for c in updates], {})
         gone = [c for c in todo if c.action in ("delete", "replace")]
         for tier in _tiers(gone):
-            self._parallel([(c.key, lambda c=c: self._delete(c)) for c in tier], {})
+            self._parallel([(c.key, partial(self._delete, c)) for c in tier], {})
         build = [c for c in todo if c.action in ("create", "replace", "update", "adopt")]
         keys = {c.key for c in build}
         deps = {c.key: plan.deps.get(c.key, set()) & keys for c in build}
-        self._parallel([(c.key, lambda c=c: self._build(c)) for c in build], deps)
+        self._parallel([(c.key, partial(self._build, c)) for c in build], deps)
         return todo
 
     # -- one resource ---------------------------------------------------------------
@@ -111,9 +112,9 @@ class Applier:
             self.actions.link(c.kind, rid, c.old, c.new, extra)
             self.rec.save(c.key, rid, c.new, extra)
             return
-        have = self.owned.get(c.key)
+        recorded = self.owned.get(c.key)
         rid = None
-        if have is not None and have.status == "CREATING":
+        if recorded is not None and recorded.status == "CREATING":
             rid = self.actions.find(c.kind, c.name)  # made by an apply that was killed
         else:
             self.rec.begin(c.key)

@@ -96,7 +96,8 @@ def diff_fields(kind: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[st
     """("noop" | "update" | "replace", notes) for one resource's declared fields."""
     action, notes = "noop", []
     for key, f in KINDS[kind].items():
-        a, b = old.get(key, f.default), new.get(key)
+        a = old.get(key, f.default)
+        b: Any = new.get(key)  # parse() checked the declared fields' types
         if f.type == "rules" and sorted(map(rule_key, a)) == sorted(map(rule_key, b)):
             continue
         if f.type == "strs" and sorted(a) == sorted(b):

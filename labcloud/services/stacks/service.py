@@ -7,6 +7,7 @@ and journals apply exactly as for a hand-made command.
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import json
 from collections.abc import Callable, Iterator
@@ -125,7 +126,7 @@ class StackService:
         loaded = self.plan(file, name, params, adopt)
         stack = loaded.stack
         row = self._ensure_stack(stack, file)
-        with self._locked(row):
+        with self.locked(row):
             self._set_status(row.id, "APPLYING")
             try:
                 Applier(
@@ -149,7 +150,7 @@ class StackService:
         owned = self._owned(row.id)
         _require_admin_for(list(owned), self.ctx)
         self._warm()
-        with self._locked(row):
+        with self.locked(row):
             self._set_status(row.id, "DESTROYING")
             recorder = _Recorder(self.ctx, row.id)
             if keep_volumes:
@@ -192,7 +193,7 @@ class StackService:
             }
         return [(r, counts[r.id]) for r in rows]
 
-    def show(self, name: str) -> tuple[Stack, list[StackResource], dict[str, str]]:
+    def show(self, name: str) -> tuple[Stack, builtins.list[StackResource], dict[str, str]]:
         row = self._get_stack(name)
         with self.ctx.store.read() as s:
             resources = list(
@@ -204,7 +205,7 @@ class StackService:
             )
         return row, resources, self.outputs(row, resources)
 
-    def outputs(self, row: Stack, resources: list[StackResource]) -> dict[str, str]:
+    def outputs(self, row: Stack, resources: builtins.list[StackResource]) -> dict[str, str]:
         by_key = {(r.kind, r.name): r for r in resources}
         out = {}
         for out_name, expr in json.loads(row.outputs).items():
@@ -338,7 +339,7 @@ class StackService:
                 record_event(s, "stack", row.id, row.name, status.lower())
 
     @contextmanager
-    def _locked(self, row: Stack) -> Iterator[None]:
+    def locked(self, row: Stack) -> Iterator[None]:
         """One apply or destroy of a stack at a time, across processes."""
         lock_dir = self.ctx.state_dir / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
