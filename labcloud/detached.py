@@ -37,9 +37,9 @@ def detach(run: Callable[[], int | None], output: int | None = None) -> None:
         os.dup2(null, 0)
         for fd in (1, 2):
             os.dup2(null if output is None else output, fd)
-        for fd in (null, output):
-            if fd is not None and fd > 2:
-                os.close(fd)
+        for spare in (null, output):
+            if spare is not None and spare > 2:
+                os.close(spare)
         result = run()
         code = 0 if result is None else result
     except SystemExit as exc:

@@ -38,7 +38,7 @@ class SystemHost:
     def hypervisor(self) -> Hypervisor:
         from labcloud.backends.libvirt_host import Host
 
-        return Host(self.config.site.libvirt_uri)  # type: ignore[return-value]
+        return Host(self.config.site.libvirt_uri)
 
     def agent(self) -> NodeAgent:
         from labcloud.backends.host_agent import LocalAgent

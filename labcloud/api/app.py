@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -95,7 +95,9 @@ class ApiApp:
             reply = Reply(500, api.error_body(500, f"an internal error; see {request_id}"))
         return _response(reply, request_id, request.method == "HEAD")
 
-    def _run(self, request: Request, api: ApiService, route: Route, args: dict[str, str]) -> Reply:
+    def _run(
+        self, request: Request, api: ApiService, route: Route, args: Mapping[str, Any]
+    ) -> Reply:
         base = request.host_url.rstrip("/")
         grant = None
         if route.auth:

@@ -117,7 +117,7 @@ class TokenService:
         with self.ctx.store.write() as s:
             # Expired tokens are of no use to anyone: dropped as new ones are made.
             expired = delete(ApiToken).where(col(ApiToken.expires_at) < now)
-            s.exec(expired)  # type: ignore[call-overload]
+            s.exec(expired)
             s.add(row)
         return Grant(
             user.id,
