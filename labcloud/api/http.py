@@ -4,7 +4,7 @@ OpenStack's error bodies. No service's rules live here."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -145,3 +145,20 @@ def optional(body: dict[str, Any], key: str, kind: type, what: str) -> Any:
 
 def link(base_url: str, path: str, rel: str = "self") -> dict[str, str]:
     return {"rel": rel, "href": base_url + path}
+
+
+def filtered(rows: list[dict[str, Any]], args: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Neutron's and Glance's list filters: `?name=web&status=ACTIVE` keeps the rows whose
+    scalar fields equal the values (booleans as true/false). A parameter that names no
+    field (paging, `fields`, `sort_key`) is ignored, as the API reference allows."""
+    for key, wanted in args.items():
+        if not rows or key not in rows[0] or isinstance(rows[0][key], (list, dict)):
+            continue
+        rows = [r for r in rows if _text(r[key]) == wanted]
+    return rows
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

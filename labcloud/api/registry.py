@@ -3,7 +3,7 @@ the catalog) by adding its module's API here."""
 
 from __future__ import annotations
 
-from labcloud.api import compute, identity
+from labcloud.api import compute, identity, image, network
 from labcloud.api.http import ApiService
 
-SERVICES: tuple[ApiService, ...] = (identity.API, compute.API)
+SERVICES: tuple[ApiService, ...] = (identity.API, compute.API, image.API, network.API)

@@ -382,6 +382,16 @@ class SecurityGroupService:
             )
             return sorted(rows)
 
+    def port_group_ids(self, port_id: str) -> builtins.list[str]:
+        """The ids of a port's groups, as Neutron lists them on the port."""
+        with self.ctx.store.read() as s:
+            rows = s.exec(
+                select(PortSecurityGroup.security_group_id).where(
+                    PortSecurityGroup.port_id == port_id
+                )
+            )
+            return sorted(rows)
+
     @staticmethod
     def _server_ports(s: Session, server_id: str) -> builtins.list[Port]:
         return list(s.exec(select(Port).where(Port.device_id == server_id)))

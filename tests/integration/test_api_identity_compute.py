@@ -22,6 +22,7 @@ import pytest
 from tests.harness.node import Node, start_node
 from tests.harness.requirements import require_root_and_tools
 from tests.integration.identity_helpers import add_unix_users
+from tests.integration.l3_helpers import make_net
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 AUTH_URL = "http://127.0.0.1:5000/identity/v3"
@@ -261,3 +262,27 @@ def test_labcloud_openrc_logs_the_openstack_client_in(api: Api) -> None:
     )
     demo = json.loads(api.node.labcloud("project", "show", "demo", "-f", "json").stdout)
     assert out.stdout.strip().splitlines()[-1] == demo["id"]
+
+
+def test_images_networks_subnets_and_ports_are_the_labs_own(api: Api) -> None:
+    """Glance and Neutron through the catalog: what `labcloud` made, the client lists."""
+    api.node.labcloud("image", "create", "tiny", "--builtin")
+    make_net(api.node, "apinet", "10.47.0.0/24")
+    images = json.loads(api.ok("alice", "image", "list", "-f", "json"))
+    assert "tiny" in {i["Name"] for i in images}
+    tiny = json.loads(api.ok("alice", "image", "show", "tiny", "-f", "json"))
+    assert tiny["disk_format"] == "ami" and tiny["status"] == "active"
+    nets = {n["Name"]: n for n in json.loads(api.ok("alice", "network", "list", "-f", "json"))}
+    subnet = json.loads(api.ok("alice", "subnet", "show", "apinet-sub", "-f", "json"))
+    assert subnet["cidr"] == "10.47.0.0/24" and subnet["network_id"] == nets["apinet"]["ID"]
+    assert nets["apinet"]["Subnets"] == [subnet["id"]]
+    ports = json.loads(api.ok("alice", "port", "list", "--network", "apinet", "-f", "json"))
+    cli_ports = json.loads(
+        api.node.labcloud("port", "list", "--network", "apinet", "-f", "json").stdout
+    )
+    assert {p["ID"] for p in ports} == {p["ID"] for p in cli_ports}
+    missing = api.openstack("alice", "network", "show", "no-such-net")
+    assert missing.returncode == 1 and "No Network found" in missing.stderr, missing.stderr
+    # bob, in demo, sees neither admin's network nor its ports.
+    bobs = json.loads(api.ok("bob", "network", "list", "-f", "json"))
+    assert "apinet" not in {n["Name"] for n in bobs}

@@ -19,7 +19,7 @@ import pytest
 from labcloud.errors import EXIT_CODES
 from tests.harness.node import Node, start_node
 from tests.harness.requirements import require_root_and_tools
-from tests.integration.test_identity import _add_unix_users
+from tests.integration.identity_helpers import add_unix_users
 
 TEAM = """\
 [stack]
@@ -45,7 +45,7 @@ def lab() -> Iterator[Node]:
     require_root_and_tools()
     node = start_node("stackid")
     try:
-        _add_unix_users(node, ("dana",))
+        add_unix_users(node, ("dana",))
         node.labcloud("init")
         yield node
     finally:
