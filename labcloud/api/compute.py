@@ -1,4 +1,4 @@
-"""Nova v2.1 at /compute: version discovery and flavors.
+"""Nova v2.1 at /compute: version discovery, servers (listed and shown) and flavors.
 
 Only microversion 2.1 is offered, because 2.1's are the response shapes returned; a client
 asking for a later one gets Nova's 406, and one asking for `latest` gets 2.1.
@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from labcloud.api.http import ApiError, ApiService, Call, Reply, Route, link, member
+from labcloud.api.servers import detail, summary
 
 if TYPE_CHECKING:
-    from labcloud.db.models import Flavor
+    from labcloud.db.models import Flavor, Server
 
 MICROVERSION = "2.1"
 UPDATED = "2013-07-23T11:33:21Z"
@@ -151,6 +152,31 @@ def delete_flavor(call: Call, flavor_id: str) -> Reply:
     return Reply(202, None, headers)
 
 
+def _servers(call: Call) -> list[Server]:
+    found = call.lab.compute.list()
+    # Nova's filters that matter to clients; the rest are ignored.
+    for key in ("name", "status"):
+        wanted = call.query(key)
+        if wanted is not None:
+            found = [s for s in found if getattr(s, key) == wanted]
+    return found
+
+
+def servers(call: Call) -> Reply:
+    headers = microversion(call)
+    return Reply(200, {"servers": [summary(call, s) for s in _servers(call)]}, headers)
+
+
+def servers_detail(call: Call) -> Reply:
+    headers = microversion(call)
+    return Reply(200, {"servers": [detail(call, s) for s in _servers(call)]}, headers)
+
+
+def server(call: Call, server_id: str) -> Reply:
+    headers = microversion(call)
+    return Reply(200, {"server": detail(call, call.lab.compute.get(server_id))}, headers)
+
+
 def error_body(status: int, message: str) -> object:
     kind = {
         400: "badRequest",
@@ -174,6 +200,9 @@ API = ApiService(
         Route(("GET",), "/", versions, auth=False),
         Route(("GET",), "/v2.1", version, auth=False),
         Route(("GET",), "/v2.1/", version, auth=False),
+        Route(("GET",), "/v2.1/servers", servers),
+        Route(("GET",), "/v2.1/servers/detail", servers_detail),
+        Route(("GET",), "/v2.1/servers/<server_id>", server),
         Route(("GET",), "/v2.1/flavors", flavors),
         Route(("POST",), "/v2.1/flavors", create_flavor),
         Route(("GET",), "/v2.1/flavors/detail", flavors_detail),

@@ -154,7 +154,11 @@ def filtered(rows: list[dict[str, Any]], args: Mapping[str, str]) -> list[dict[s
     for key, wanted in args.items():
         if not rows or key not in rows[0] or isinstance(rows[0][key], (list, dict)):
             continue
-        rows = [r for r in rows if _text(r[key]) == wanted]
+        if wanted.startswith("in:"):  # Glance's operator: ?id=in:a,b
+            allowed = set(wanted[3:].split(","))
+            rows = [r for r in rows if _text(r[key]) in allowed]
+        else:
+            rows = [r for r in rows if _text(r[key]) == wanted]
     return rows
 
 

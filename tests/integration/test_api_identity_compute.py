@@ -286,3 +286,32 @@ def test_images_networks_subnets_and_ports_are_the_labs_own(api: Api) -> None:
     # bob, in demo, sees neither admin's network nor its ports.
     bobs = json.loads(api.ok("bob", "network", "list", "-f", "json"))
     assert "apinet" not in {n["Name"] for n in bobs}
+
+
+def test_servers_booted_by_labcloud_are_listed_by_the_openstack_client(api: Api) -> None:
+    if api.node.labcloud("image", "show", "tiny", check=False).returncode != 0:
+        api.node.labcloud("image", "create", "tiny", "--builtin")
+    make_net(api.node, "srvnet", "10.48.0.0/24")
+    api.node.labcloud(
+        "server", "create", "apiweb", "--image", "tiny", "--flavor", "m1.nano",
+        "--network", "srvnet", "--wait",
+    )  # fmt: skip
+    try:
+        rows = json.loads(api.ok("alice", "server", "list", "-f", "json"))
+        row = next(r for r in rows if r["Name"] == "apiweb")
+        assert row["Status"] == "ACTIVE"
+        assert row["Image"] == "tiny" and row["Flavor"] == "m1.nano"
+        shown = json.loads(api.ok("alice", "server", "show", "apiweb", "-f", "json"))
+        port = json.loads(
+            api.node.labcloud("port", "list", "--server", "apiweb", "-f", "json").stdout
+        )[0]
+        assert port["Fixed IP Addresses"].split("'")[1] in str(shown["addresses"])
+        assert shown["OS-EXT-STS:power_state"] in ("Running", 1)
+        missing = api.openstack("alice", "server", "show", "no-such-server")
+        assert missing.returncode == 1 and "No Server found" in missing.stderr, missing.stderr
+        # Another project's member does not see it, not even by its id.
+        assert "apiweb" not in api.ok("bob", "server", "list", "-f", "value")
+        hidden = api.openstack("bob", "server", "show", shown["id"])
+        assert hidden.returncode == 1
+    finally:
+        api.node.labcloud("server", "delete", "apiweb", "--wait", check=False)
