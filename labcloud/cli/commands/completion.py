@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli import completion
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
@@ -15,5 +18,5 @@ from labcloud.cli.registry import arg, command
     args=(arg("shell", choices=("bash", "zsh")),),
     needs_lab=False,
 )
-def completion_script(_lab: Any, a: Any) -> str:
+def completion_script(_lab: Lab, a: Any) -> str:
     return completion.bash() if a.shell == "bash" else completion.zsh()

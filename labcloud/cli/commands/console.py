@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
@@ -19,7 +22,7 @@ from labcloud.cli.registry import arg, command
         arg("--timeout", type=float, default=120.0),
     ),
 )
-def console_log(lab: Any, a: Any) -> str:
+def console_log(lab: Lab, a: Any) -> str:
     if a.wait_for:
         lab.compute.wait_console(a.server, a.wait_for, a.timeout)
     return lab.compute.console_log(a.server, max(a.lines, 0))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli import forkserver_protocol as proto
 from labcloud.cli.output import Record
 from labcloud.cli.registry import command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
@@ -18,7 +21,7 @@ from labcloud.cli.registry import command
     example="labcloud daemon status",
     needs_lab=False,
 )
-def daemon_status(lab: Any, a: Any) -> Record:
+def daemon_status(lab: Lab, a: Any) -> Record:
     disabled = bool(os.environ.get(proto.DISABLE_ENV))
     return Record(
         {
@@ -37,7 +40,7 @@ def daemon_status(lab: Any, a: Any) -> Record:
     example="labcloud daemon stop",
     needs_lab=False,
 )
-def daemon_stop(lab: Any, a: Any) -> str:
+def daemon_stop(lab: Lab, a: Any) -> str:
     if proto.served_by is None:
         return "no fork server runs this user's commands here"
     os.kill(proto.served_by, signal.SIGTERM)  # our own parent: the server that forked us

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 COLUMNS = ("ID", "Name", "VCPUs", "RAM", "Disk", "Ephemeral", "Is Public")
 
@@ -30,7 +33,7 @@ def record(f: Any) -> Record:
 
 
 @command("flavor", "list", help="List flavors", example="labcloud flavor list -f value -c Name")
-def flavor_list(lab: Any, a: Any) -> Table:
+def flavor_list(lab: Lab, a: Any) -> Table:
     return Table(COLUMNS, [_row(f) for f in lab.flavors.list()])
 
 
@@ -41,7 +44,7 @@ def flavor_list(lab: Any, a: Any) -> Table:
     example="labcloud flavor show m1.tiny",
     args=(arg("flavor", help="name or ID"),),
 )
-def flavor_show(lab: Any, a: Any) -> Record:
+def flavor_show(lab: Lab, a: Any) -> Record:
     return record(lab.flavors.get(a.flavor))
 
 
@@ -58,7 +61,7 @@ def flavor_show(lab: Any, a: Any) -> Record:
         arg("--ephemeral", type=int, default=0, help="GiB"),
     ),
 )
-def flavor_create(lab: Any, a: Any) -> Record:
+def flavor_create(lab: Lab, a: Any) -> Record:
     return record(lab.flavors.create(a.name, a.vcpus, a.ram, a.disk, a.ephemeral))
 
 
@@ -69,7 +72,7 @@ def flavor_create(lab: Any, a: Any) -> Record:
     example="labcloud flavor delete m1.micro",
     args=(arg("flavor", nargs="+"),),
 )
-def flavor_delete(lab: Any, a: Any) -> str:
+def flavor_delete(lab: Lab, a: Any) -> str:
     for ref in a.flavor:
         lab.flavors.delete(ref)
     return ""

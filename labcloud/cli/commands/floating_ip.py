@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
+
 COLUMNS = ("ID", "Floating IP Address", "Fixed IP Address", "Port", "Floating Network", "Router")
 
 
-def record(lab: Any, f: Any) -> Record:
+def record(lab: Lab, f: Any) -> Record:
     nets = lab.floating_ips.network_names()
     return Record(
         {
@@ -38,12 +41,12 @@ def record(lab: Any, f: Any) -> Record:
     example="labcloud floating ip create public",
     args=(arg("network"), arg("--floating-ip-address", metavar="IP")),
 )
-def fip_create(lab: Any, a: Any) -> Record:
+def fip_create(lab: Lab, a: Any) -> Record:
     return record(lab, lab.floating_ips.create(a.network, a.floating_ip_address))
 
 
 @command("floating", "ip", "list", help="List floating IPs", example="labcloud floating ip list")
-def fip_list(lab: Any, a: Any) -> Table:
+def fip_list(lab: Lab, a: Any) -> Table:
     nets = lab.floating_ips.network_names()
     return Table(
         COLUMNS,
@@ -69,7 +72,7 @@ def fip_list(lab: Any, a: Any) -> Table:
     example="labcloud floating ip show 203.0.113.50",
     args=(arg("floating_ip"),),
 )
-def fip_show(lab: Any, a: Any) -> Record:
+def fip_show(lab: Lab, a: Any) -> Record:
     return record(lab, lab.floating_ips.get(a.floating_ip))
 
 
@@ -81,7 +84,7 @@ def fip_show(lab: Any, a: Any) -> Record:
     example="labcloud floating ip delete 203.0.113.50",
     args=(arg("floating_ip", nargs="+"),),
 )
-def fip_delete(lab: Any, a: Any) -> str:
+def fip_delete(lab: Lab, a: Any) -> str:
     return each(a.floating_ip, lab.floating_ips.delete)
 
 
@@ -94,7 +97,7 @@ def fip_delete(lab: Any, a: Any) -> str:
     example="labcloud server add floating ip web1 203.0.113.50",
     args=(arg("server"), arg("floating_ip"), arg("--fixed-ip-address", metavar="IP")),
 )
-def server_add_fip(lab: Any, a: Any) -> str:
+def server_add_fip(lab: Lab, a: Any) -> str:
     lab.floating_ips.associate(a.server, a.floating_ip, a.fixed_ip_address)
     return ""
 
@@ -108,6 +111,6 @@ def server_add_fip(lab: Any, a: Any) -> str:
     example="labcloud server remove floating ip web1 203.0.113.50",
     args=(arg("server"), arg("floating_ip")),
 )
-def server_remove_fip(lab: Any, a: Any) -> str:
+def server_remove_fip(lab: Lab, a: Any) -> str:
     lab.floating_ips.disassociate(a.server, a.floating_ip)
     return ""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.progress import Progress
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 MIB = 1024 * 1024
 DISK_FORMATS = ("auto", "qcow2", "raw", "iso", "vmdk", "vdi", "vhd", "vhdx", "aki", "ari", "ami")
@@ -95,7 +98,7 @@ def _properties(items: list[str]) -> dict[str, str]:
         arg("--protected", action="store_true", help="refuse deletion until unprotected"),
     ),
 )
-def image_create(lab: Any, a: Any) -> Record:
+def image_create(lab: Lab, a: Any) -> Record:
     if a.builtin:
         if a.file:
             raise UsageError("give --builtin or --file, not both")
@@ -142,7 +145,7 @@ def image_create(lab: Any, a: Any) -> Record:
         arg("--unprotected", dest="protected", action="store_const", const=False),
     ),
 )
-def image_set(lab: Any, a: Any) -> str:
+def image_set(lab: Lab, a: Any) -> str:
     lab.images.update(
         a.image,
         name=a.name,
@@ -163,7 +166,7 @@ def image_set(lab: Any, a: Any) -> str:
     example="labcloud image save cirros --file cirros.qcow2",
     args=(arg("image", help="name or ID"), arg("--file", required=True, help="where to write")),
 )
-def image_save(lab: Any, a: Any) -> str:
+def image_save(lab: Lab, a: Any) -> str:
     bar, update = _bytes_progress(f"saving {a.image}")
     try:
         lab.images.save(a.image, a.file, progress=update)
@@ -180,7 +183,7 @@ def image_save(lab: Any, a: Any) -> str:
     example="labcloud server image create web1 --name web1-snap",
     args=(arg("server", help="name or ID"), arg("--name", required=True, help="the image name")),
 )
-def server_image_create(lab: Any, a: Any) -> Record:
+def server_image_create(lab: Lab, a: Any) -> Record:
     bar, update = _bytes_progress(f"snapshotting {a.server}")
     try:
         image = lab.images.snapshot(lab.compute, a.server, a.name, progress=update)
@@ -190,7 +193,7 @@ def server_image_create(lab: Any, a: Any) -> Record:
 
 
 @command("image", "list", help="List images", example="labcloud image list")
-def image_list(lab: Any, a: Any) -> Table:
+def image_list(lab: Lab, a: Any) -> Table:
     return Table(COLUMNS, [_row(i) for i in lab.images.list()])
 
 
@@ -201,7 +204,7 @@ def image_list(lab: Any, a: Any) -> Table:
     example="labcloud image show tiny",
     args=(arg("image", help="name or ID"),),
 )
-def image_show(lab: Any, a: Any) -> Record:
+def image_show(lab: Lab, a: Any) -> Record:
     return record(lab.images.get(a.image))
 
 
@@ -212,7 +215,7 @@ def image_show(lab: Any, a: Any) -> Record:
     example="labcloud image delete tiny",
     args=(arg("image", nargs="+"),),
 )
-def image_delete(lab: Any, a: Any) -> str:
+def image_delete(lab: Lab, a: Any) -> str:
     for ref in a.image:
         lab.images.delete(ref)
     return ""

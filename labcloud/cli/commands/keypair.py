@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.inputs import read_user_file
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 COLUMNS = ("Name", "Fingerprint", "Type")
 
@@ -51,7 +54,7 @@ def _write_private(path: str, text: str) -> None:
         arg("--private-key", metavar="FILE", help="write the new private key here (0600)"),
     ),
 )
-def keypair_create(lab: Any, a: Any) -> Record | str:
+def keypair_create(lab: Lab, a: Any) -> Record | str:
     if a.public_key and a.private_key:
         raise UsageError("--private-key goes with a generated key, not --public-key")
     public = None
@@ -73,7 +76,7 @@ def keypair_create(lab: Any, a: Any) -> Record | str:
 
 
 @command("keypair", "list", help="List your keypairs", example="labcloud keypair list")
-def keypair_list(lab: Any, a: Any) -> Table:
+def keypair_list(lab: Lab, a: Any) -> Table:
     return Table(COLUMNS, [(k.name, k.fingerprint, k.key_type) for k in lab.keypairs.list()])
 
 
@@ -84,7 +87,7 @@ def keypair_list(lab: Any, a: Any) -> Table:
     example="labcloud keypair show mykey",
     args=(arg("keypair", help="name or ID"), arg("--public-key", action="store_true")),
 )
-def keypair_show(lab: Any, a: Any) -> Record | str:
+def keypair_show(lab: Lab, a: Any) -> Record | str:
     key = lab.keypairs.get(a.keypair)
     return key.public_key if a.public_key else record(key)
 
@@ -96,7 +99,7 @@ def keypair_show(lab: Any, a: Any) -> Record | str:
     example="labcloud keypair delete mykey",
     args=(arg("keypair", nargs="+"),),
 )
-def keypair_delete(lab: Any, a: Any) -> str:
+def keypair_delete(lab: Lab, a: Any) -> str:
     return each(a.keypair, lab.keypairs.delete)
 
 
@@ -116,7 +119,7 @@ def keypair_delete(lab: Any, a: Any) -> str:
         arg("remote", nargs="*", help="a command to run: options first, then SERVER -- COMMAND"),
     ),
 )
-def server_ssh(lab: Any, a: Any) -> str:
+def server_ssh(lab: Lab, a: Any) -> str:
     argv = lab.server_ssh.argv(
         a.server,
         login=a.login,

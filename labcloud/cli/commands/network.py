@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
+
 COLUMNS = ("ID", "Name", "Subnets")
 
 
-def record(lab: Any, n: Any) -> Record:
+def record(lab: Lab, n: Any) -> Record:
     subnets = lab.network.subnets_of(n.id)
     return Record(
         {
@@ -35,7 +38,7 @@ def record(lab: Any, n: Any) -> Record:
 
 
 @command("network", "list", help="List networks", example="labcloud network list")
-def network_list(lab: Any, a: Any) -> Table:
+def network_list(lab: Lab, a: Any) -> Table:
     subnets: dict[str, list[str]] = {}
     for s in lab.network.list_subnets():
         subnets.setdefault(s.network_id, []).append(s.id)
@@ -52,7 +55,7 @@ def network_list(lab: Any, a: Any) -> Table:
     example="labcloud network show demo-net",
     args=(arg("network", help="name or ID"),),
 )
-def network_show(lab: Any, a: Any) -> Record:
+def network_show(lab: Lab, a: Any) -> Record:
     return record(lab, lab.network.get_network(a.network))
 
 
@@ -83,7 +86,7 @@ def _segment(text: str | None) -> int | None:
         arg("--disable", action="store_true", help="admin state down"),
     ),
 )
-def network_create(lab: Any, a: Any) -> Record:
+def network_create(lab: Lab, a: Any) -> Record:
     net = lab.network.create_network(
         a.name,
         provider_network_type=a.provider_network_type,
@@ -117,7 +120,7 @@ def _tristate(yes: bool, no: bool) -> bool | None:
         arg("--disable", action="store_true"),
     ),
 )
-def network_set(lab: Any, a: Any) -> str:
+def network_set(lab: Lab, a: Any) -> str:
     lab.network.set_network(
         a.network,
         name=a.name,
@@ -135,7 +138,7 @@ def network_set(lab: Any, a: Any) -> str:
     example="labcloud network delete demo-net",
     args=(arg("network", nargs="+"),),
 )
-def network_delete(lab: Any, a: Any) -> str:
+def network_delete(lab: Lab, a: Any) -> str:
     return each(a.network, lab.network.delete_network)
 
 
@@ -145,7 +148,7 @@ def network_delete(lab: Any, a: Any) -> str:
     help="Show the networks, subnets, ports, servers and routers as a graph",
     example="labcloud network topology -f json",
 )
-def network_topology(lab: Any, a: Any) -> Record | str:
+def network_topology(lab: Lab, a: Any) -> Record | str:
     from labcloud.services.topology import render
 
     graph = lab.network.topology()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 COLUMNS = (
     "Name",
@@ -100,7 +103,7 @@ _TRUST = arg("--trust-fingerprint", metavar="SHA256:...", help="the host key you
         _TRUST,
     ),
 )
-def node_add(lab: Any, a: Any) -> Record:
+def node_add(lab: Lab, a: Any) -> Record:
     return record(
         lab.nodes.add(
             a.name,
@@ -123,7 +126,7 @@ def node_add(lab: Any, a: Any) -> Record:
     help="List nodes: up or down, roles, and capacity used and free (one probe per node)",
     example="labcloud node list",
 )
-def node_list(lab: Any, a: Any) -> Table:
+def node_list(lab: Lab, a: Any) -> Table:
     return Table(COLUMNS, [_row(n) for n in lab.nodes.list()])
 
 
@@ -134,7 +137,7 @@ def node_list(lab: Any, a: Any) -> Table:
     example="labcloud node show node1",
     args=(arg("node"),),
 )
-def node_show(lab: Any, a: Any) -> Record:
+def node_show(lab: Lab, a: Any) -> Record:
     return record(lab.nodes.get(a.node))
 
 
@@ -154,7 +157,7 @@ def node_show(lab: Any, a: Any) -> Record:
         _TRUST,
     ),
 )
-def node_set(lab: Any, a: Any) -> Record:
+def node_set(lab: Lab, a: Any) -> Record:
     return record(
         lab.nodes.set(
             a.node,
@@ -176,7 +179,7 @@ def node_set(lab: Any, a: Any) -> Record:
     example="labcloud node remove node1",
     args=(arg("node", nargs="+"),),
 )
-def node_remove(lab: Any, a: Any) -> str:
+def node_remove(lab: Lab, a: Any) -> str:
     for name in a.node:
         lab.nodes.remove(name)
     return ""
@@ -189,7 +192,7 @@ def node_remove(lab: Any, a: Any) -> str:
     example="labcloud node enable node1",
     args=(arg("node"),),
 )
-def node_enable(lab: Any, a: Any) -> Record:
+def node_enable(lab: Lab, a: Any) -> Record:
     return record(lab.nodes.set_enabled(a.node, True))
 
 
@@ -200,5 +203,5 @@ def node_enable(lab: Any, a: Any) -> Record:
     example="labcloud node disable node1 --reason maintenance",
     args=(arg("node"), arg("--reason", default="")),
 )
-def node_disable(lab: Any, a: Any) -> Record:
+def node_disable(lab: Lab, a: Any) -> Record:
     return record(lab.nodes.set_enabled(a.node, False, a.reason))

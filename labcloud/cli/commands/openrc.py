@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.registry import command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
@@ -14,7 +17,7 @@ from labcloud.cli.registry import command
     help="Print an openrc for you in this project (it asks for your password when sourced)",
     example="labcloud --project demo openrc > demo-openrc.sh && . ./demo-openrc.sh",
 )
-def openrc(lab: Any, a: Any) -> str:
+def openrc(lab: Lab, a: Any) -> str:
     c = lab.identity.api_credentials()
     lines = [
         f"export OS_AUTH_URL={shlex.quote(c['auth_url'])}",
@@ -37,7 +40,7 @@ def openrc(lab: Any, a: Any) -> str:
     help="Print a clouds.yaml with a cloud `labcloud` for you in this project",
     example="labcloud clouds-yaml > ~/.config/openstack/clouds.yaml",
 )
-def clouds_yaml(lab: Any, a: Any) -> str:
+def clouds_yaml(lab: Lab, a: Any) -> str:
     c = lab.identity.api_credentials()
     auth = {k: c[k] for k in ("auth_url", "username", "project_name")}
     auth |= {k: c[k] for k in ("user_domain_name", "project_domain_name")}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.inputs import parse_pairs
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 COLUMNS = ("ID", "Name", "MAC Address", "Fixed IP Addresses", "Status")
 
@@ -17,7 +20,7 @@ def _ips(fixed: list[dict[str, str]]) -> str:
     return ", ".join(f"ip_address='{f['ip_address']}', subnet_id='{f['subnet_id']}'" for f in fixed)
 
 
-def record(lab: Any, p: Any) -> Record:
+def record(lab: Lab, p: Any) -> Record:
     return Record(
         {
             "id": p.id,
@@ -45,7 +48,7 @@ def record(lab: Any, p: Any) -> Record:
     example="labcloud port list --network demo-net",
     args=(arg("--network"), arg("--server", help="only this server's ports")),
 )
-def port_list(lab: Any, a: Any) -> Table:
+def port_list(lab: Lab, a: Any) -> Table:
     server_id = lab.compute.get(a.server, sync=False).id if a.server else None
     ports = lab.network.list_ports(a.network, server_id)
     ips = lab.network.fixed_ips_of([p.id for p in ports])
@@ -54,7 +57,7 @@ def port_list(lab: Any, a: Any) -> Table:
 
 
 @command("port", "show", help="Show one port", example="labcloud port show p1", args=(arg("port"),))
-def port_show(lab: Any, a: Any) -> Record:
+def port_show(lab: Lab, a: Any) -> Record:
     return record(lab, lab.network.get_port(a.port))
 
 
@@ -83,7 +86,7 @@ def _fixed(items: list[str]) -> list[dict[str, str]]:
         arg("--enable-port-security", action="store_true"),
     ),
 )
-def port_create(lab: Any, a: Any) -> Record:
+def port_create(lab: Lab, a: Any) -> Record:
     if a.disable_port_security and a.enable_port_security:
         raise UsageError("give --enable-port-security or --disable-port-security, not both")
     port = lab.network.create_port(
@@ -111,7 +114,7 @@ def port_create(lab: Any, a: Any) -> Record:
         arg("--disable", action="store_true"),
     ),
 )
-def port_set(lab: Any, a: Any) -> str:
+def port_set(lab: Lab, a: Any) -> str:
     security = True if a.enable_port_security else False if a.disable_port_security else None
     lab.network.set_port(
         a.port,
@@ -130,7 +133,7 @@ def port_set(lab: Any, a: Any) -> str:
     example="labcloud port delete p1",
     args=(arg("port", nargs="+"),),
 )
-def port_delete(lab: Any, a: Any) -> str:
+def port_delete(lab: Lab, a: Any) -> str:
     return each(a.port, lab.network.delete_port)
 
 
@@ -142,7 +145,7 @@ def port_delete(lab: Any, a: Any) -> str:
     example="labcloud server add port web1 p1",
     args=(arg("server"), arg("port")),
 )
-def server_add_port(lab: Any, a: Any) -> str:
+def server_add_port(lab: Lab, a: Any) -> str:
     lab.network.server_part.add_port(a.server, a.port)
     return ""
 
@@ -155,7 +158,7 @@ def server_add_port(lab: Any, a: Any) -> str:
     example="labcloud server remove port web1 p1",
     args=(arg("server"), arg("port")),
 )
-def server_remove_port(lab: Any, a: Any) -> str:
+def server_remove_port(lab: Lab, a: Any) -> str:
     lab.network.server_part.remove_port(a.server, a.port)
     return ""
 
@@ -168,7 +171,7 @@ def server_remove_port(lab: Any, a: Any) -> str:
     example="labcloud server add network web1 demo-net",
     args=(arg("server"), arg("network"), arg("--fixed-ip-address")),
 )
-def server_add_network(lab: Any, a: Any) -> str:
+def server_add_network(lab: Lab, a: Any) -> str:
     lab.network.server_part.add_network(a.server, a.network, a.fixed_ip_address)
     return ""
 
@@ -181,6 +184,6 @@ def server_add_network(lab: Any, a: Any) -> str:
     example="labcloud server remove network web1 demo-net",
     args=(arg("server"), arg("network")),
 )
-def server_remove_network(lab: Any, a: Any) -> str:
+def server_remove_network(lab: Lab, a: Any) -> str:
     lab.network.server_part.remove_network(a.server, a.network)
     return ""

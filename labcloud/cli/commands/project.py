@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 def record(p: Any) -> Record:
@@ -31,7 +34,7 @@ def record(p: Any) -> Record:
         arg("--disable", action="store_true", help="create it disabled"),
     ),
 )
-def project_create(lab: Any, a: Any) -> Record:
+def project_create(lab: Lab, a: Any) -> Record:
     return record(lab.identity.create_project(a.name, a.description, enabled=not a.disable))
 
 
@@ -41,7 +44,7 @@ def project_create(lab: Any, a: Any) -> Record:
     help="List the projects you have a role in (all of them for an admin)",
     example="labcloud project list",
 )
-def project_list(lab: Any, a: Any) -> Table:
+def project_list(lab: Lab, a: Any) -> Table:
     return Table(
         ("ID", "Name", "Enabled", "Description"),
         [(p.id, p.name, p.enabled, p.description) for p in lab.identity.list_projects()],
@@ -55,7 +58,7 @@ def project_list(lab: Any, a: Any) -> Table:
     example="labcloud project show demo",
     args=(arg("project"),),
 )
-def project_show(lab: Any, a: Any) -> Record:
+def project_show(lab: Lab, a: Any) -> Record:
     project = lab.identity.get_project(a.project)
     roles = lab.identity.assignments(project=project.name)
     fields = record(project).fields | {"roles": ", ".join(f"{r.user}={r.role}" for r in roles)}
@@ -75,7 +78,7 @@ def project_show(lab: Any, a: Any) -> Record:
         arg("--disable", dest="enabled", action="store_const", const=False),
     ),
 )
-def project_set(lab: Any, a: Any) -> Record:
+def project_set(lab: Lab, a: Any) -> Record:
     return record(
         lab.identity.set_project(
             a.project, name=a.name, description=a.description, enabled=a.enabled
@@ -90,7 +93,7 @@ def project_set(lab: Any, a: Any) -> Record:
     example="labcloud project delete class1",
     args=(arg("project"),),
 )
-def project_delete(lab: Any, a: Any) -> str:
+def project_delete(lab: Lab, a: Any) -> str:
     project = lab.identity.delete_project(a.project)
     return f"deleted project {project.name}"
 
@@ -102,6 +105,6 @@ def project_delete(lab: Any, a: Any) -> str:
     example="labcloud project use demo",
     args=(arg("project"),),
 )
-def project_use(lab: Any, a: Any) -> str:
+def project_use(lab: Lab, a: Any) -> str:
     project = lab.identity.use_project(a.project)
     return f"current project: {project.name}"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.services.quota_usage import COUNTERS, RESOURCES
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 def _limit(value: int) -> str | int:
@@ -37,7 +40,7 @@ def _table(lines: Any) -> Table:
     example="labcloud quota show demo",
     args=(arg("target", nargs="?", metavar="PROJECT"),),
 )
-def quota_show(lab: Any, a: Any) -> Table:
+def quota_show(lab: Lab, a: Any) -> Table:
     _, lines = lab.quotas.show(a.target)
     return _table(lines)
 
@@ -65,7 +68,7 @@ def _quota_int(text: str) -> int:
         ),
     ),
 )
-def quota_set(lab: Any, a: Any) -> Table | str:
+def quota_set(lab: Lab, a: Any) -> Table | str:
     new = {name: getattr(a, f"q_{name}") for name in RESOURCES}
     new = {name: value for name, value in new.items() if value is not None}
     if not new:
@@ -90,6 +93,6 @@ def quota_set(lab: Any, a: Any) -> Table | str:
     example="labcloud usage demo",
     args=(arg("target", nargs="?", metavar="PROJECT"),),
 )
-def usage(lab: Any, a: Any) -> Record:
+def usage(lab: Lab, a: Any) -> Record:
     project, held = lab.quotas.overview(a.target)
     return Record({"project": project.name} | held)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
 
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
-def _gateway(lab: Any, r: Any) -> str:
+
+def _gateway(lab: Lab, r: Any) -> str:
     for leg in lab.routers.interfaces(r.id):
         if leg["kind"] == "gateway":
             return f"network_id='{r.external_network_id}', ip_address='{leg['ip_address']}'"
     return ""
 
 
-def record(lab: Any, r: Any) -> Record:
+def record(lab: Lab, r: Any) -> Record:
     legs = lab.routers.interfaces(r.id)
     return Record(
         {
@@ -47,12 +50,12 @@ def record(lab: Any, r: Any) -> Record:
     example="labcloud router create r1",
     args=(arg("name"),),
 )
-def router_create(lab: Any, a: Any) -> Record:
+def router_create(lab: Lab, a: Any) -> Record:
     return record(lab, lab.routers.create(a.name))
 
 
 @command("router", "list", help="List routers", example="labcloud router list")
-def router_list(lab: Any, a: Any) -> Table:
+def router_list(lab: Lab, a: Any) -> Table:
     rows = []
     for r in lab.routers.list():
         gw = _gateway(lab, r)
@@ -67,7 +70,7 @@ def router_list(lab: Any, a: Any) -> Table:
     example="labcloud router show r1",
     args=(arg("router"),),
 )
-def router_show(lab: Any, a: Any) -> Record:
+def router_show(lab: Lab, a: Any) -> Record:
     return record(lab, lab.routers.get(a.router))
 
 
@@ -78,7 +81,7 @@ def router_show(lab: Any, a: Any) -> Record:
     example="labcloud router delete r1",
     args=(arg("router", nargs="+"),),
 )
-def router_delete(lab: Any, a: Any) -> str:
+def router_delete(lab: Lab, a: Any) -> str:
     return each(a.router, lab.routers.delete)
 
 
@@ -90,7 +93,7 @@ def router_delete(lab: Any, a: Any) -> str:
     example="labcloud router add subnet r1 sub1",
     args=(arg("router"), arg("subnet")),
 )
-def router_add_subnet(lab: Any, a: Any) -> str:
+def router_add_subnet(lab: Lab, a: Any) -> str:
     lab.routers.add_subnet(a.router, a.subnet)
     return ""
 
@@ -103,7 +106,7 @@ def router_add_subnet(lab: Any, a: Any) -> str:
     example="labcloud router remove subnet r1 sub1",
     args=(arg("router"), arg("subnet")),
 )
-def router_remove_subnet(lab: Any, a: Any) -> str:
+def router_remove_subnet(lab: Lab, a: Any) -> str:
     lab.routers.remove_subnet(a.router, a.subnet)
     return ""
 
@@ -119,7 +122,7 @@ def router_remove_subnet(lab: Any, a: Any) -> str:
         arg("--no-external-gateway", action="store_true", help="detach from it"),
     ),
 )
-def router_set(lab: Any, a: Any) -> Record:
+def router_set(lab: Lab, a: Any) -> Record:
     if a.external_gateway and a.no_external_gateway:
         raise UsageError("give --external-gateway or --no-external-gateway, not both")
     if not a.external_gateway and not a.no_external_gateway:

@@ -3,12 +3,15 @@ server add|remove security group, port add|remove security group"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.services.security_groups import RuleRequest
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 RULE_COLUMNS = (
     "ID",
@@ -54,7 +57,7 @@ def _rule_text(r: Any, names: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def _group_record(lab: Any, group: Any, rules: list[Any]) -> Record:
+def _group_record(lab: Lab, group: Any, rules: list[Any]) -> Record:
     names = lab.security_groups.group_names()
     return Record(
         {
@@ -77,7 +80,7 @@ def _group_record(lab: Any, group: Any, rules: list[Any]) -> Record:
     example="labcloud security group create web",
     args=(arg("name"), arg("--description", default="")),
 )
-def sg_create(lab: Any, a: Any) -> Record:
+def sg_create(lab: Lab, a: Any) -> Record:
     group = lab.security_groups.create(a.name, a.description)
     return _group_record(lab, *lab.security_groups.get(group.id))
 
@@ -85,7 +88,7 @@ def sg_create(lab: Any, a: Any) -> Record:
 @command(
     "security", "group", "list", help="List security groups", example="labcloud security group list"
 )
-def sg_list(lab: Any, a: Any) -> Table:
+def sg_list(lab: Lab, a: Any) -> Table:
     return Table(
         ("ID", "Name", "Description", "Project"),
         [(g.id, g.name, g.description, g.project_id) for g in lab.security_groups.list()],
@@ -100,7 +103,7 @@ def sg_list(lab: Any, a: Any) -> Table:
     example="labcloud security group show default",
     args=(arg("group"),),
 )
-def sg_show(lab: Any, a: Any) -> Record:
+def sg_show(lab: Lab, a: Any) -> Record:
     return _group_record(lab, *lab.security_groups.get(a.group))
 
 
@@ -112,7 +115,7 @@ def sg_show(lab: Any, a: Any) -> Record:
     example="labcloud security group delete web",
     args=(arg("group", nargs="+"),),
 )
-def sg_delete(lab: Any, a: Any) -> str:
+def sg_delete(lab: Lab, a: Any) -> str:
     return each(a.group, lab.security_groups.delete)
 
 
@@ -136,7 +139,7 @@ def sg_delete(lab: Any, a: Any) -> str:
         arg("--description", default=""),
     ),
 )
-def sg_rule_create(lab: Any, a: Any) -> Record:
+def sg_rule_create(lab: Lab, a: Any) -> Record:
     rule = lab.security_groups.create_rule(
         a.group,
         RuleRequest(
@@ -170,7 +173,7 @@ def sg_rule_create(lab: Any, a: Any) -> Record:
     example="labcloud security group rule list default",
     args=(arg("group", nargs="?"),),
 )
-def sg_rule_list(lab: Any, a: Any) -> Table:
+def sg_rule_list(lab: Lab, a: Any) -> Table:
     names = lab.security_groups.group_names()
     rules = lab.security_groups.list_rules(a.group)
     return Table(RULE_COLUMNS, [_rule_row(r, names) for r in rules])
@@ -185,7 +188,7 @@ def sg_rule_list(lab: Any, a: Any) -> Table:
     example="labcloud security group rule delete RULE_ID",
     args=(arg("rule", nargs="+"),),
 )
-def sg_rule_delete(lab: Any, a: Any) -> str:
+def sg_rule_delete(lab: Lab, a: Any) -> str:
     return each(a.rule, lab.security_groups.delete_rule)
 
 
@@ -198,7 +201,7 @@ def sg_rule_delete(lab: Any, a: Any) -> str:
     example="labcloud server add security group web1 web",
     args=(arg("server"), arg("group")),
 )
-def server_add_sg(lab: Any, a: Any) -> str:
+def server_add_sg(lab: Lab, a: Any) -> str:
     lab.security_groups.add_to_server(a.server, a.group)
     return ""
 
@@ -212,7 +215,7 @@ def server_add_sg(lab: Any, a: Any) -> str:
     example="labcloud server remove security group web1 web",
     args=(arg("server"), arg("group")),
 )
-def server_remove_sg(lab: Any, a: Any) -> str:
+def server_remove_sg(lab: Lab, a: Any) -> str:
     lab.security_groups.remove_from_server(a.server, a.group)
     return ""
 
@@ -226,7 +229,7 @@ def server_remove_sg(lab: Any, a: Any) -> str:
     example="labcloud port add security group p1 default",
     args=(arg("port"), arg("group")),
 )
-def port_add_sg(lab: Any, a: Any) -> str:
+def port_add_sg(lab: Lab, a: Any) -> str:
     lab.security_groups.add_to_port(a.port, a.group)
     return ""
 
@@ -240,6 +243,6 @@ def port_add_sg(lab: Any, a: Any) -> str:
     example="labcloud port remove security group p1 default",
     args=(arg("port"), arg("group")),
 )
-def port_remove_sg(lab: Any, a: Any) -> str:
+def port_remove_sg(lab: Lab, a: Any) -> str:
     lab.security_groups.remove_from_port(a.port, a.group)
     return ""

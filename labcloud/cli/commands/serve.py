@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record
 from labcloud.cli.registry import arg, command
 from labcloud.errors import Unavailable
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
@@ -15,7 +18,7 @@ from labcloud.errors import Unavailable
     example="labcloud serve --check",
     args=(arg("--check", action="store_true", help="only say whether it runs, and where"),),
 )
-def serve(lab: Any, a: Any) -> Record | str:
+def serve(lab: Lab, a: Any) -> Record | str:
     # Imported here: the API's server and WSGI stack are not loaded by other commands.
     from labcloud.api import serve as api
 

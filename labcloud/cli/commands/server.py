@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.inputs import parse_pairs, read_user_file
@@ -12,10 +12,13 @@ from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
 from labcloud.services.server_parts import CreateRequest
 
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
+
 COLUMNS = ("ID", "Name", "Status", "Task State", "Power State", "Networks", "Image", "Flavor")
 
 
-def _image_names(lab: Any) -> dict[str, str]:
+def _image_names(lab: Lab) -> dict[str, str]:
     return {i.id: i.name for i in lab.images.list()}
 
 
@@ -32,7 +35,7 @@ def _row(s: Any, images: dict[str, str], addresses: dict[str, str]) -> tuple[Any
     )
 
 
-def record(lab: Any, s: Any) -> Record:
+def record(lab: Lab, s: Any) -> Record:
     return Record(
         {
             "id": s.id,
@@ -93,7 +96,7 @@ _SERVERS = arg("server", nargs="+", help="names or IDs")
         _TIMEOUT,
     ),
 )
-def server_create(lab: Any, a: Any) -> Record:
+def server_create(lab: Lab, a: Any) -> Record:
     if a.boot_from_image:
         if a.image:
             raise UsageError("give --image or --boot-from-image, not both")
@@ -132,7 +135,7 @@ def server_create(lab: Any, a: Any) -> Record:
 
 
 @command("server", "list", help="List servers", example="labcloud server list -f json")
-def server_list(lab: Any, a: Any) -> Table:
+def server_list(lab: Lab, a: Any) -> Table:
     images = _image_names(lab)
     servers = lab.compute.list()
     addresses = lab.network.server_addresses([s.id for s in servers])
@@ -146,7 +149,7 @@ def server_list(lab: Any, a: Any) -> Table:
     example="labcloud server show web1",
     args=(arg("server", help="name or ID"),),
 )
-def server_show(lab: Any, a: Any) -> Record:
+def server_show(lab: Lab, a: Any) -> Record:
     return record(lab, lab.compute.get(a.server))
 
 
@@ -157,7 +160,7 @@ def server_show(lab: Any, a: Any) -> Record:
     example="labcloud server start web1",
     args=(_SERVERS, _WAIT),
 )
-def server_start(lab: Any, a: Any) -> str:
+def server_start(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.start)
 
 
@@ -168,7 +171,7 @@ def server_start(lab: Any, a: Any) -> str:
     example="labcloud server stop web1 --timeout 10",
     args=(_SERVERS, _WAIT, _TIMEOUT),
 )
-def server_stop(lab: Any, a: Any) -> str:
+def server_stop(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.stop, timeout=a.timeout)
 
 
@@ -185,7 +188,7 @@ def server_stop(lab: Any, a: Any) -> str:
         _TIMEOUT,
     ),
 )
-def server_reboot(lab: Any, a: Any) -> str:
+def server_reboot(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.reboot, hard=a.hard, timeout=a.timeout)
 
 
@@ -196,7 +199,7 @@ def server_reboot(lab: Any, a: Any) -> str:
     example="labcloud server pause web1",
     args=(_SERVERS,),
 )
-def server_pause(lab: Any, a: Any) -> str:
+def server_pause(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.pause)
 
 
@@ -207,7 +210,7 @@ def server_pause(lab: Any, a: Any) -> str:
     example="labcloud server unpause web1",
     args=(_SERVERS,),
 )
-def server_unpause(lab: Any, a: Any) -> str:
+def server_unpause(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.unpause)
 
 
@@ -218,7 +221,7 @@ def server_unpause(lab: Any, a: Any) -> str:
     example="labcloud server suspend web1",
     args=(_SERVERS, _WAIT),
 )
-def server_suspend(lab: Any, a: Any) -> str:
+def server_suspend(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.suspend)
 
 
@@ -229,7 +232,7 @@ def server_suspend(lab: Any, a: Any) -> str:
     example="labcloud server resume web1",
     args=(_SERVERS, _WAIT),
 )
-def server_resume(lab: Any, a: Any) -> str:
+def server_resume(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.resume)
 
 
@@ -240,7 +243,7 @@ def server_resume(lab: Any, a: Any) -> str:
     example="labcloud server delete web1",
     args=(_SERVERS, _WAIT),
 )
-def server_delete(lab: Any, a: Any) -> str:
+def server_delete(lab: Lab, a: Any) -> str:
     return each(a.server, lab.compute.delete)
 
 
@@ -256,5 +259,5 @@ def server_delete(lab: Any, a: Any) -> str:
         arg("--timeout", type=float, help="seconds for a clean shutdown before power-off"),
     ),
 )
-def server_resize(lab: Any, a: Any) -> Record:
+def server_resize(lab: Lab, a: Any) -> Record:
     return record(lab, lab.compute.resize(a.server, a.flavor, timeout=a.timeout))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.commands.server import record
 from labcloud.cli.output import Record
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
@@ -20,7 +23,7 @@ from labcloud.cli.registry import arg, command
         arg("--live", action="store_true", help="keep the guest running while it moves"),
     ),
 )
-def server_migrate(lab: Any, a: Any) -> Record:
+def server_migrate(lab: Lab, a: Any) -> Record:
     return record(lab, lab.migration.migrate(a.server, a.node, live=a.live))
 
 
@@ -31,5 +34,5 @@ def server_migrate(lab: Any, a: Any) -> Record:
     example="labcloud server evacuate web1",
     args=(arg("server", help="name or ID"), arg("--node", help="the destination")),
 )
-def server_evacuate(lab: Any, a: Any) -> Record:
+def server_evacuate(lab: Lab, a: Any) -> Record:
     return record(lab, lab.migration.evacuate(a.server, a.node))

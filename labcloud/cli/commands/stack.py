@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.inputs import parse_pairs
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import ConfigError
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 _FILE = arg("file", nargs="?", help="the stack file (default: the lab file, lab.toml)")
 _NAME = arg("--name", help="the stack's name (default: [stack] name, else the file's stem)")
@@ -20,7 +23,7 @@ _ADOPT = arg(
 )
 
 
-def _file(lab: Any, a: Any) -> str:
+def _file(lab: Lab, a: Any) -> str:
     if a.file:
         return str(a.file)
     if lab.config.source is None:
@@ -53,7 +56,7 @@ def _log(line: str) -> None:
     example="labcloud stack plan lab.toml --param flavor=m1.tiny",
     args=(_FILE, _NAME, _PARAM, _ADOPT),
 )
-def stack_plan(lab: Any, a: Any) -> Any:
+def stack_plan(lab: Lab, a: Any) -> Any:
     loaded = lab.stacks.plan(_file(lab, a), a.name, _params(a), adopt=a.adopt)
     return loaded.plan.render() if a.format == "table" else _changes(loaded.plan)
 
@@ -71,7 +74,7 @@ def stack_plan(lab: Any, a: Any) -> Any:
         arg("--workers", type=int, default=4, help="resources made at once (default 4)"),
     ),
 )
-def stack_apply(lab: Any, a: Any) -> Any:
+def stack_apply(lab: Lab, a: Any) -> Any:
     loaded = lab.stacks.apply(
         _file(lab, a), a.name, _params(a), adopt=a.adopt, workers=max(1, a.workers), log=_log
     )
@@ -99,13 +102,13 @@ def stack_apply(lab: Any, a: Any) -> Any:
         arg("--keep-volumes", action="store_true", help="keep its volumes (no longer owned)"),
     ),
 )
-def stack_destroy(lab: Any, a: Any) -> str:
+def stack_destroy(lab: Lab, a: Any) -> str:
     changes = lab.stacks.destroy(a.stack, keep_volumes=a.keep_volumes, log=_log)
     return f"stack {a.stack} destroyed: {len(changes)} resources deleted"
 
 
 @command("stack", "list", help="List stacks", example="labcloud stack list -f json")
-def stack_list(lab: Any, a: Any) -> Table:
+def stack_list(lab: Lab, a: Any) -> Table:
     return Table(
         ("ID", "Name", "Status", "Resources", "Source", "Updated At"),
         [(r.id, r.name, r.status, n, r.source, r.updated_at) for r, n in lab.stacks.list()],
@@ -119,7 +122,7 @@ def stack_list(lab: Any, a: Any) -> Table:
     example="labcloud stack show lab -c outputs -f json",
     args=(arg("stack", help="stack name or ID"),),
 )
-def stack_show(lab: Any, a: Any) -> Record:
+def stack_show(lab: Lab, a: Any) -> Record:
     row, resources, outputs = lab.stacks.show(a.stack)
     return Record(
         {
@@ -150,7 +153,7 @@ def _summary(resources: list[Any]) -> str:
     example="labcloud stack resource list lab",
     args=(arg("stack", help="stack name or ID"),),
 )
-def stack_resource_list(lab: Any, a: Any) -> Table:
+def stack_resource_list(lab: Lab, a: Any) -> Table:
     _row, resources, _outputs = lab.stacks.show(a.stack)
     return Table(
         ("Kind", "Name", "Resource ID", "Status"),
@@ -164,5 +167,5 @@ def stack_resource_list(lab: Any, a: Any) -> Table:
     help="Write what exists in the project as TOML that `stack apply` accepts",
     example="labcloud --project demo stack export > demo.toml",
 )
-def stack_export(lab: Any, a: Any) -> str:
+def stack_export(lab: Lab, a: Any) -> str:
     return str(lab.stacks.export())

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 @command(
     "status", help="Overview of the lab (what `labcloud` alone shows)", example="labcloud status"
 )
-def status(lab: Any, a: Any) -> Record:
+def status(lab: Lab, a: Any) -> Record:
     site = lab.config.site
     servers = lab.compute.list()
     by_status = Counter(s.status for s in servers)
@@ -35,7 +38,7 @@ def status(lab: Any, a: Any) -> Record:
     help="Create the state store and seed it from lab.toml (idempotent)",
     example="labcloud init",
 )
-def init(lab: Any, a: Any) -> Record:
+def init(lab: Lab, a: Any) -> Record:
     return Record(lab.init() | {"state_dir": str(lab.config.site.state_dir)})
 
 
@@ -45,7 +48,7 @@ def init(lab: Any, a: Any) -> Record:
     example="labcloud doctor --repair",
     args=(arg("--repair", action="store_true", help="finish, roll back or clean up"),),
 )
-def doctor(lab: Any, a: Any) -> Table:
+def doctor(lab: Lab, a: Any) -> Table:
     findings = lab.doctor.check(repair=a.repair)
     return Table(
         ("Kind", "Resource", "Detail", "Repaired"),
@@ -60,7 +63,7 @@ def doctor(lab: Any, a: Any) -> Table:
     example="labcloud event list",
     args=(arg("--limit", type=int, default=20),),
 )
-def event_list(lab: Any, a: Any) -> Table:
+def event_list(lab: Lab, a: Any) -> Table:
     return Table(
         ("At", "Type", "Name", "Message"),
         [(e.at, e.resource_type, e.resource_name, e.message) for e in lab.identity.events(a.limit)],

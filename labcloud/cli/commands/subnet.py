@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.inputs import parse_pairs
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 COLUMNS = ("ID", "Name", "Network", "Subnet")
 
@@ -46,7 +49,7 @@ def record(s: Any) -> Record:
     example="labcloud subnet list --network demo-net",
     args=(arg("--network", help="only this network's subnets"),),
 )
-def subnet_list(lab: Any, a: Any) -> Table:
+def subnet_list(lab: Lab, a: Any) -> Table:
     rows = [(s.id, s.name, s.network_id, s.cidr) for s in lab.network.list_subnets(a.network)]
     return Table(COLUMNS, rows)
 
@@ -58,7 +61,7 @@ def subnet_list(lab: Any, a: Any) -> Table:
     example="labcloud subnet show demo-subnet",
     args=(arg("subnet"),),
 )
-def subnet_show(lab: Any, a: Any) -> Record:
+def subnet_show(lab: Lab, a: Any) -> Record:
     return record(lab.network.get_subnet(a.subnet))
 
 
@@ -114,7 +117,7 @@ def _routes(items: list[str]) -> list[dict[str, str]]:
         arg("--ipv6-address-mode", metavar="slaac|dhcpv6-stateful|dhcpv6-stateless"),
     ),
 )
-def subnet_create(lab: Any, a: Any) -> Record:
+def subnet_create(lab: Lab, a: Any) -> Record:
     if a.dhcp and a.no_dhcp:
         raise UsageError("give --dhcp or --no-dhcp, not both")
     version = a.ip_version or (6 if ":" in a.subnet_range else 4)
@@ -152,7 +155,7 @@ def subnet_create(lab: Any, a: Any) -> Record:
         arg("--no-dhcp", action="store_true"),
     ),
 )
-def subnet_set(lab: Any, a: Any) -> str:
+def subnet_set(lab: Lab, a: Any) -> str:
     current = lab.network.get_subnet(a.subnet)
     dns = routes = None
     if a.dns_nameserver or a.no_dns_nameservers:
@@ -181,7 +184,7 @@ def subnet_set(lab: Any, a: Any) -> str:
     example="labcloud subnet delete demo-subnet",
     args=(arg("subnet", nargs="+"),),
 )
-def subnet_delete(lab: Any, a: Any) -> str:
+def subnet_delete(lab: Lab, a: Any) -> str:
     for ref in a.subnet:
         lab.network.delete_subnet(ref)
     return ""

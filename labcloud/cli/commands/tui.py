@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 VIEWS = ("overview", "servers", "images", "networks", "volumes", "topology", "...")
 
@@ -17,7 +20,7 @@ VIEWS = ("overview", "servers", "images", "networks", "volumes", "topology", "..
     example="labcloud tui --project demo",
     args=(arg("view", nargs="?", default="", help=f"start on this view: {', '.join(VIEWS)}"),),
 )
-def tui(lab: Any, a: Any) -> str:
+def tui(lab: Lab, a: Any) -> str:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the TUI needs a terminal", "run it in one, or use the commands")
     # Imported only now: the headless commands never load Textual (fast start-up).

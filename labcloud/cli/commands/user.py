@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
 from labcloud.services.access import ROLES
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 
 def _roles(assignments: Any) -> str:
@@ -25,7 +28,7 @@ def _roles(assignments: Any) -> str:
         arg("--role", help="|".join(ROLES) + ", in the project given by --project"),
     ),
 )
-def user_create(lab: Any, a: Any) -> Record:
+def user_create(lab: Lab, a: Any) -> Record:
     project = a.project if a.role else None  # --project alone only picks where you act
     user = lab.identity.create_user(a.name, a.description, project, a.role)
     _, roles = lab.identity.get_user(user.name)
@@ -33,7 +36,7 @@ def user_create(lab: Any, a: Any) -> Record:
 
 
 @command("user", "list", help="List labcloud users and their roles", example="labcloud user list")
-def user_list(lab: Any, a: Any) -> Table:
+def user_list(lab: Lab, a: Any) -> Table:
     return Table(
         ("ID", "Name", "Roles", "Description"),
         [(u.id, u.name, _roles(r), u.description) for u, r in lab.identity.list_users()],
@@ -47,7 +50,7 @@ def user_list(lab: Any, a: Any) -> Table:
     example="labcloud user show alice",
     args=(arg("user"),),
 )
-def user_show(lab: Any, a: Any) -> Record:
+def user_show(lab: Lab, a: Any) -> Record:
     user, roles = lab.identity.get_user(a.user)
     return Record(
         {
@@ -67,7 +70,7 @@ def user_show(lab: Any, a: Any) -> Record:
     example="labcloud user delete alice",
     args=(arg("user"),),
 )
-def user_delete(lab: Any, a: Any) -> str:
+def user_delete(lab: Lab, a: Any) -> str:
     return f"deleted user {lab.identity.delete_user(a.user).name}"
 
 
@@ -82,7 +85,7 @@ def user_delete(lab: Any, a: Any) -> str:
         arg("--password-prompt", action="store_true", help="ask for it, twice, without echo"),
     ),
 )
-def user_set(lab: Any, a: Any) -> str:
+def user_set(lab: Lab, a: Any) -> str:
     if (a.password is None) == (not a.password_prompt):
         raise UsageError("give --password or --password-prompt")
     password = a.password
@@ -113,7 +116,7 @@ def _project(a: Any) -> str:
     example="labcloud role add --user alice --project demo member",
     args=_ROLE_ARGS,
 )
-def role_add(lab: Any, a: Any) -> str:
+def role_add(lab: Lab, a: Any) -> str:
     r = lab.identity.add_role(a.user, _project(a), a.role)
     return f"{r.user} has the {r.role} role in project {r.project}"
 
@@ -125,7 +128,7 @@ def role_add(lab: Any, a: Any) -> str:
     example="labcloud role remove --user alice --project demo member",
     args=_ROLE_ARGS,
 )
-def role_remove(lab: Any, a: Any) -> str:
+def role_remove(lab: Lab, a: Any) -> str:
     r = lab.identity.remove_role(a.user, _project(a), a.role)
     return f"{r.user} no longer has the {r.role} role in project {r.project}"
 
@@ -137,7 +140,7 @@ def role_remove(lab: Any, a: Any) -> str:
     example="labcloud role list",
     needs_lab=False,
 )
-def role_list(lab: Any, a: Any) -> Table:
+def role_list(lab: Lab, a: Any) -> Table:
     what = {
         "reader": "sees the project's resources",
         "member": "reader, and creates, changes and deletes them",
@@ -154,6 +157,6 @@ def role_list(lab: Any, a: Any) -> Table:
     example="labcloud role assignment list --project demo",
     args=(arg("--user"),),
 )
-def role_assignment_list(lab: Any, a: Any) -> Table:
+def role_assignment_list(lab: Lab, a: Any) -> Table:
     rows = lab.identity.assignments(user=a.user, project=a.project)
     return Table(("User", "Project", "Role"), [(r.user, r.project, r.role) for r in rows])

@@ -4,11 +4,14 @@ server add volume, server remove volume"""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
+
+if TYPE_CHECKING:
+    from labcloud.lab import Lab
 
 COLUMNS = ("ID", "Name", "Status", "Size", "Type", "Bootable", "Attached to")
 SNAPSHOT_COLUMNS = ("ID", "Name", "Volume", "Status", "Size")
@@ -20,7 +23,7 @@ def _attached(v: Any, servers: dict[str, str]) -> str:
     return f"Attached to {servers.get(v.server_id, v.server_id)} on /dev/{v.device}"
 
 
-def record(lab: Any, v: Any) -> Record:
+def record(lab: Lab, v: Any) -> Record:
     servers = lab.volumes.server_names()
     return Record(
         {
@@ -45,7 +48,7 @@ def record(lab: Any, v: Any) -> Record:
     )
 
 
-def snapshot_record(lab: Any, snap: Any) -> Record:
+def snapshot_record(lab: Lab, snap: Any) -> Record:
     return Record(
         {
             "id": snap.id,
@@ -84,7 +87,7 @@ _BOOTABLE = (
         *_BOOTABLE,
     ),
 )
-def volume_create(lab: Any, a: Any) -> Record:
+def volume_create(lab: Lab, a: Any) -> Record:
     vol = lab.volumes.create(
         a.name,
         a.size,
@@ -99,7 +102,7 @@ def volume_create(lab: Any, a: Any) -> Record:
 
 
 @command("volume", "list", help="List volumes", example="labcloud volume list")
-def volume_list(lab: Any, a: Any) -> Table:
+def volume_list(lab: Lab, a: Any) -> Table:
     servers = lab.volumes.server_names()
     rows = [
         (v.id, v.name, v.status, v.size, v.volume_type, v.bootable, _attached(v, servers))
@@ -115,7 +118,7 @@ def volume_list(lab: Any, a: Any) -> Table:
     example="labcloud volume show data1",
     args=(arg("volume", help="name or ID"),),
 )
-def volume_show(lab: Any, a: Any) -> Record:
+def volume_show(lab: Lab, a: Any) -> Record:
     return record(lab, lab.volumes.get(a.volume))
 
 
@@ -132,7 +135,7 @@ def volume_show(lab: Any, a: Any) -> Record:
         *_BOOTABLE,
     ),
 )
-def volume_set(lab: Any, a: Any) -> str:
+def volume_set(lab: Lab, a: Any) -> str:
     if a.size is not None:
         lab.volumes.extend(a.volume, a.size)
     if a.name is not None or a.description is not None or a.bootable is not None:
@@ -147,7 +150,7 @@ def volume_set(lab: Any, a: Any) -> str:
     example="labcloud volume extend data1 --size 2",
     args=(arg("volume"), arg("--size", type=int, required=True, help="new size in GB")),
 )
-def volume_extend(lab: Any, a: Any) -> Record:
+def volume_extend(lab: Lab, a: Any) -> Record:
     return record(lab, lab.volumes.extend(a.volume, a.size))
 
 
@@ -158,12 +161,12 @@ def volume_extend(lab: Any, a: Any) -> Record:
     example="labcloud volume delete data1",
     args=(arg("volume", nargs="+"),),
 )
-def volume_delete(lab: Any, a: Any) -> str:
+def volume_delete(lab: Lab, a: Any) -> str:
     return each(a.volume, lab.volumes.delete)
 
 
 @command("volume", "type", "list", help="List volume types", example="labcloud volume type list")
-def volume_type_list(lab: Any, a: Any) -> Table:
+def volume_type_list(lab: Lab, a: Any) -> Table:
     return Table(("Name", "Backend", "Is Default"), list(lab.volumes.types()))
 
 
@@ -180,7 +183,7 @@ def volume_type_list(lab: Any, a: Any) -> Table:
         arg("--description", default=""),
     ),
 )
-def snapshot_create(lab: Any, a: Any) -> Record:
+def snapshot_create(lab: Lab, a: Any) -> Record:
     snap = lab.volumes.create_snapshot(a.name, a.volume, force=a.force, description=a.description)
     return snapshot_record(lab, snap)
 
@@ -193,7 +196,7 @@ def snapshot_create(lab: Any, a: Any) -> Record:
     example="labcloud volume snapshot list",
     args=(arg("--volume", help="only this volume's"),),
 )
-def snapshot_list(lab: Any, a: Any) -> Table:
+def snapshot_list(lab: Lab, a: Any) -> Table:
     names = {v.id: v.name for v in lab.volumes.list()}
     rows = [
         (s.id, s.name, names.get(s.volume_id, s.volume_id), s.status, s.size)
@@ -210,7 +213,7 @@ def snapshot_list(lab: Any, a: Any) -> Table:
     example="labcloud volume snapshot show snap1",
     args=(arg("snapshot"),),
 )
-def snapshot_show(lab: Any, a: Any) -> Record:
+def snapshot_show(lab: Lab, a: Any) -> Record:
     return snapshot_record(lab, lab.volumes.get_snapshot(a.snapshot))
 
 
@@ -222,7 +225,7 @@ def snapshot_show(lab: Any, a: Any) -> Record:
     example="labcloud volume snapshot delete snap1",
     args=(arg("snapshot", nargs="+"),),
 )
-def snapshot_delete(lab: Any, a: Any) -> str:
+def snapshot_delete(lab: Lab, a: Any) -> str:
     return each(a.snapshot, lab.volumes.delete_snapshot)
 
 
@@ -234,7 +237,7 @@ def snapshot_delete(lab: Any, a: Any) -> str:
     example="labcloud server add volume web1 data1 --device vdb",
     args=(arg("server"), arg("volume"), arg("--device", help="vdb..vdz; the first free one")),
 )
-def server_add_volume(lab: Any, a: Any) -> Record:
+def server_add_volume(lab: Lab, a: Any) -> Record:
     return record(lab, lab.volumes.attach(a.server, a.volume, a.device))
 
 
@@ -250,6 +253,6 @@ def server_add_volume(lab: Any, a: Any) -> Record:
         arg("--timeout", type=float, default=60.0, help="seconds to wait for the guest"),
     ),
 )
-def server_remove_volume(lab: Any, a: Any) -> str:
+def server_remove_volume(lab: Lab, a: Any) -> str:
     lab.volumes.detach(a.server, a.volume, a.timeout)
     return ""
