@@ -18,7 +18,7 @@ from typing import ClassVar, NoReturn
 
 from labcloud.config import LabConfig
 from labcloud.errors import BackendError
-from labcloud.services.interfaces import (
+from labcloud.services.core import (
     Hypervisor,
     L3Agent,
     NetworkAgent,

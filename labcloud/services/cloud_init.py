@@ -22,8 +22,7 @@ from sqlmodel import Session, select
 
 from labcloud.db.models import Keypair, Server, ServerSeed
 from labcloud.errors import NotFound, UsageError
-from labcloud.services.context import ServiceContext
-from labcloud.services.server_parts import CreateRequest, Devices
+from labcloud.services.core import CreateRequest, Devices, ServiceContext
 
 SEED_FILE = "seed.iso"
 # Nova's limit on user-data is 64 KiB once base64-encoded; this is the same size raw.

@@ -22,12 +22,22 @@ from sqlmodel import Session, col, select
 from labcloud.db.models import Flavor, Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, LabError, NotFound, Timeout, Unavailable, UsageError
 from labcloud.names import check_name, new_uuid
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import DomainStateView, Hypervisor, NodeAgent, SerialConsole
-from labcloud.services.journal import Journal, OperationHandle
-from labcloud.services.quotas import charge
-from labcloud.services.server_parts import CreateRequest, Devices, ServerPart
+from labcloud.services.core import (
+    CreateRequest,
+    Devices,
+    DomainStateView,
+    Hypervisor,
+    Journal,
+    NodeAgent,
+    OperationHandle,
+    SerialConsole,
+    ServerPart,
+    ServiceContext,
+    charge,
+    find,
+    record_event,
+    writes,
+)
 
 GIB = 1024**3
 DOMAIN_PREFIX = "labcloud-"

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlmodel import select
 
 from labcloud.db.models import Server
 from labcloud.names import is_uuid
 from labcloud.services.compute import ComputeService
-from labcloud.services.context import ServiceContext
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str  # interrupted-operation, missing-domain, orphan-domain, orphan-disk
-    resource: str
-    detail: str
-    repaired: bool
+from labcloud.services.core import Finding, ServiceContext
 
 
 class DoctorService:

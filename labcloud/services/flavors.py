@@ -9,8 +9,7 @@ from labcloud.config import FlavorConfig
 from labcloud.db.models import Flavor, utcnow
 from labcloud.errors import Conflict, UsageError
 from labcloud.names import check_name, new_uuid
-from labcloud.services.access import admin_only
-from labcloud.services.context import ServiceContext, find
+from labcloud.services.core import ServiceContext, admin_only, find
 
 
 class FlavorService:

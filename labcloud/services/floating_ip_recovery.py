@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from labcloud.errors import NotFound
 
 if TYPE_CHECKING:
+    from labcloud.services.core import OperationHandle
     from labcloud.services.floating_ips import FloatingIPService
-    from labcloud.services.journal import OperationHandle
 
 KINDS = (
     "floating_ip.create",

@@ -23,10 +23,15 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import is_uuid, new_uuid
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.journal import Journal, OperationHandle
-from labcloud.services.quotas import charge
+from labcloud.services.core import (
+    Journal,
+    OperationHandle,
+    ServiceContext,
+    charge,
+    find,
+    record_event,
+    writes,
+)
 from labcloud.services.routers import INTERFACE, RouterService
 
 OWNER = "network:floatingip"

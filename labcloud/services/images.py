@@ -22,9 +22,14 @@ from labcloud.db.models import Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import check_name, check_property_key, new_uuid
 from labcloud.services import image_formats
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.journal import Journal, OperationHandle
+from labcloud.services.core import (
+    Journal,
+    OperationHandle,
+    ServiceContext,
+    find,
+    record_event,
+    writes,
+)
 
 TINY_DISK_SIZE = 64 * 1024 * 1024
 # The tiny guest prints this when it has booted; `console log --wait-for` can use it.

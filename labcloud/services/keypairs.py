@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from labcloud.db.models import Keypair
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
-from labcloud.services.context import ServiceContext, record_event
+from labcloud.services.core import ServiceContext, record_event
 
 # What OpenSSH and cloud-init accept in authorized_keys, and cryptography can parse.
 KEY_TYPES = (

@@ -25,11 +25,16 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import BackendError, Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
-from labcloud.services import ipam, netnames
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, record_event
-from labcloud.services.journal import Journal, OperationHandle
-from labcloud.services.quotas import charge
+from labcloud.services import ipam
+from labcloud.services.core import (
+    Journal,
+    OperationHandle,
+    ServiceContext,
+    charge,
+    netnames,
+    record_event,
+    writes,
+)
 
 if TYPE_CHECKING:
     from labcloud.services.network_part import NetworkPart

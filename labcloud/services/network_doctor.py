@@ -9,8 +9,7 @@ from sqlmodel import select
 
 from labcloud.db.models import Server
 from labcloud.db.network_models import Network, Port
-from labcloud.services import netnames
-from labcloud.services.doctor import Finding
+from labcloud.services.core import Finding, netnames
 from labcloud.services.network import COMPUTE_OWNER
 
 if TYPE_CHECKING:

@@ -14,15 +14,13 @@ from sqlmodel import Session, select
 from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import Network, Port
 from labcloud.errors import Conflict, UsageError
-from labcloud.services.access import writes
-from labcloud.services.context import find, record_event
+from labcloud.services.core import CreateRequest, Devices, find, record_event, writes
 from labcloud.services.network import (
     COMPUTE_OWNER,
     _fixed_ips,
     _server_ports,
     next_device_index,
 )
-from labcloud.services.server_parts import CreateRequest, Devices
 
 if TYPE_CHECKING:
     from labcloud.services.network import NetworkService

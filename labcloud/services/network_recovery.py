@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from labcloud.services.journal import OperationHandle
+    from labcloud.services.core import OperationHandle
     from labcloud.services.network import NetworkService
 
 # Subnet and port changes: the rows are right, DHCP is synced to them.

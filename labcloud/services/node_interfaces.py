@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from labcloud.services.interfaces import Hypervisor, NodeAgent
+from labcloud.services.core import Hypervisor, NodeAgent
 
 NodeSpec = dict[str, object]
 

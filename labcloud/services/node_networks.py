@@ -13,8 +13,7 @@ from sqlmodel import select
 from labcloud.db.network_models import Network, Port
 from labcloud.db.node_models import ComputeNode
 from labcloud.errors import LabError, UsageError
-from labcloud.services import netnames
-from labcloud.services.context import record_event
+from labcloud.services.core import netnames, record_event
 from labcloud.services.network import COMPUTE_OWNER
 from labcloud.services.nodes import LOCAL, NodeService, _spec
 

@@ -25,9 +25,7 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.node_models import ComputeNode
 from labcloud.errors import Conflict, LabError, NotFound, Untrusted, UsageError
 from labcloud.names import check_name
-from labcloud.services.access import admin_only
-from labcloud.services.context import ServiceContext, record_event
-from labcloud.services.interfaces import Hypervisor, NodeAgent
+from labcloud.services.core import Hypervisor, NodeAgent, ServiceContext, admin_only, record_event
 from labcloud.services.node_interfaces import LocalProbe, NodeSpec, NodeTransport
 from labcloud.services.scheduler import Candidate
 

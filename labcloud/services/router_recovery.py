@@ -15,7 +15,7 @@ from labcloud.db.l3_models import Router
 from labcloud.errors import NotFound
 
 if TYPE_CHECKING:
-    from labcloud.services.journal import OperationHandle
+    from labcloud.services.core import OperationHandle
     from labcloud.services.routers import RouterService
 
 KINDS = ("router.create", "router.delete", "router.add_subnet", "router.remove_subnet")

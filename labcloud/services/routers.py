@@ -21,15 +21,20 @@ from labcloud.db.models import utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
-from labcloud.services import netnames
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import L3Agent
-from labcloud.services.journal import Journal, OperationHandle
-from labcloud.services.quotas import charge
+from labcloud.services.core import (
+    Journal,
+    L3Agent,
+    OperationHandle,
+    ServiceContext,
+    charge,
+    find,
+    netnames,
+    record_event,
+    writes,
+)
 
 if TYPE_CHECKING:
-    from labcloud.services.doctor import Finding
+    from labcloud.services.core import Finding
 
 INTERFACE = "network:router_interface"
 GATEWAY = "network:router_gateway"
@@ -455,7 +460,7 @@ class RouterService:
 
     def doctor_check(self, repair: bool) -> builtins.list[Finding]:
         """Routers whose namespace or NAT table is gone; repair rebuilds them from the store."""
-        from labcloud.services.doctor import Finding
+        from labcloud.services.core import Finding
 
         present = set(self.l3.router_namespaces())
         with self.ctx.store.read() as s:

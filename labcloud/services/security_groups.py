@@ -25,15 +25,20 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import IPAllocation, Network, Port
 from labcloud.errors import BackendError, Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import L3Agent
-from labcloud.services.netnames import short
-from labcloud.services.quotas import charge
-from labcloud.services.server_parts import CreateRequest, Devices
+from labcloud.services.core import (
+    CreateRequest,
+    Devices,
+    L3Agent,
+    ServiceContext,
+    charge,
+    find,
+    record_event,
+    short,
+    writes,
+)
 
 if TYPE_CHECKING:
-    from labcloud.services.doctor import Finding
+    from labcloud.services.core import Finding
 
 DEFAULT = "default"
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
@@ -464,7 +469,7 @@ class SecurityGroupService:
 
     def doctor_check(self, repair: bool) -> builtins.list[Finding]:
         """labcloud's nft tables gone (e.g. `nft flush ruleset`): reload them from the store."""
-        from labcloud.services.doctor import Finding
+        from labcloud.services.core import Finding
 
         # Needed once a server's port is filtered (an unbound port is filtered from its
         # next load on, as a port is bound in Neutron before its tap appears).

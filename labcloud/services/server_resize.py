@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from labcloud.db.models import Flavor, Server, utcnow
 from labcloud.errors import Conflict, NotFound, UsageError
-from labcloud.services.context import find, record_event
-from labcloud.services.quotas import charge
+from labcloud.services.core import charge, find, record_event
 
 if TYPE_CHECKING:
     from labcloud.services.compute import ComputeService

@@ -16,8 +16,7 @@ from sqlmodel import Session, select
 from labcloud.db.models import Server, utcnow
 from labcloud.db.volume_models import Volume
 from labcloud.errors import Conflict, NotFound, Timeout
-from labcloud.services.context import find, record_event
-from labcloud.services.journal import OperationHandle
+from labcloud.services.core import OperationHandle, find, record_event
 from labcloud.services.volume_devices import choose_device
 from labcloud.services.volume_export import add_export, drop_export, needs_export, start_export
 

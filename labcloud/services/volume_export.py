@@ -17,7 +17,7 @@ from labcloud.db.export_models import VolumeExport
 from labcloud.db.models import Server
 from labcloud.db.volume_models import Volume
 from labcloud.errors import Conflict
-from labcloud.services.context import record_event
+from labcloud.services.core import record_event
 
 if TYPE_CHECKING:
     from labcloud.services.volumes import VolumeService

@@ -18,9 +18,7 @@ from labcloud.db.models import Image, Server, utcnow
 from labcloud.db.volume_models import Volume
 from labcloud.errors import Conflict, UsageError
 from labcloud.names import new_uuid
-from labcloud.services.context import record_event
-from labcloud.services.quotas import charge
-from labcloud.services.server_parts import CreateRequest, Devices
+from labcloud.services.core import CreateRequest, Devices, charge, record_event
 from labcloud.services.volume_devices import CANDIDATES, ROOT_DEVICE
 from labcloud.services.volume_export import drop_export
 from labcloud.services.volumes import GIB, check_size, gib_ceil, image_metadata

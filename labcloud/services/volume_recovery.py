@@ -13,7 +13,7 @@ from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.services.volume_attach import settle, unplug
 
 if TYPE_CHECKING:
-    from labcloud.services.journal import OperationHandle
+    from labcloud.services.core import OperationHandle
     from labcloud.services.volumes import VolumeService
 
 KINDS = (

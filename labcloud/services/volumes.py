@@ -19,12 +19,18 @@ from labcloud.db.models import Image, utcnow
 from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.errors import BackendError, Conflict, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
-from labcloud.services.interfaces import VolumeBackend, VolumeExporter
-from labcloud.services.journal import Journal, OperationHandle
-from labcloud.services.quota_usage import usage
-from labcloud.services.quotas import charge
+from labcloud.services.core import (
+    Journal,
+    OperationHandle,
+    ServiceContext,
+    VolumeBackend,
+    VolumeExporter,
+    charge,
+    find,
+    record_event,
+    usage,
+    writes,
+)
 
 GIB = 1024**3
 MAX_SIZE_GB = 65536

@@ -8,7 +8,7 @@ from typing import Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
-from labcloud.services.quota_usage import COUNTERS, RESOURCES
+from labcloud.services.core import COUNTERS, RESOURCES
 
 
 def _limit(value: int) -> str | int:

@@ -7,7 +7,7 @@ from typing import Any
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
-from labcloud.services.access import ROLES
+from labcloud.services.core import ROLES
 
 
 def _roles(assignments: Any) -> str:

@@ -9,8 +9,8 @@ from functools import cached_property
 
 from labcloud.db.changes import ChangeCounter
 from labcloud.errors import LabError
-from labcloud.services.context import ServiceContext
-from labcloud.services.interfaces import Hypervisor
+from labcloud.services.core.context import ServiceContext
+from labcloud.services.core.interfaces import Hypervisor
 
 
 class ChangeFeed:

@@ -16,9 +16,9 @@ from labcloud.db.identity_models import QuotaLimit
 from labcloud.db.models import Project, Server
 from labcloud.db.volume_models import Volume
 from labcloud.errors import QuotaExceeded, UsageError
-from labcloud.services.access import admin_only
-from labcloud.services.context import ServiceContext, find
-from labcloud.services.quota_usage import COUNTERS, RESOURCES, sum_of, usage
+from labcloud.services.core.access import admin_only
+from labcloud.services.core.context import ServiceContext, find
+from labcloud.services.core.quota_usage import COUNTERS, RESOURCES, sum_of, usage
 
 UNLIMITED = -1
 

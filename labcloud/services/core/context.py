@@ -17,8 +17,8 @@ from labcloud.db.models import Event, Project, Server
 from labcloud.db.store import Store
 from labcloud.errors import NotFound
 from labcloud.names import is_uuid
-from labcloud.services.access import Access, Caller, current_caller
-from labcloud.services.interfaces import (
+from labcloud.services.core.access import Access, Caller, current_caller
+from labcloud.services.core.interfaces import (
     DeviceBuilder,
     DomainBuilder,
     Hypervisor,
