@@ -40,9 +40,9 @@ PRELOAD = (
     "labcloud.backends.domain_config",
     "labcloud.backends.l3_agent",
     "labcloud.services.network_part",
-    "labcloud.services.volume_part",
-    "labcloud.services.volume_attach",
-    "labcloud.services.volume_recovery",
+    "labcloud.services.volumes.part",
+    "labcloud.services.volumes.attach",
+    "labcloud.services.volumes.recovery",
     "sqlalchemy.dialects.sqlite.pysqlite",
     # paramiko and cryptography: ~0.5 s of imports for any command that reaches a node.
     "labcloud.backends.ssh_nodes",

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from labcloud.db.volume_models import Volume, VolumeSnapshot
-from labcloud.services.volume_attach import settle, unplug
+from labcloud.services.volumes.attach import settle, unplug
 
 if TYPE_CHECKING:
     from labcloud.services.core import OperationHandle
-    from labcloud.services.volumes import VolumeService
+    from labcloud.services.volumes.host import VolumeHost
 
 KINDS = (
     "volume.create",
@@ -27,7 +27,7 @@ KINDS = (
 )
 
 
-def recover(svc: VolumeService) -> list[tuple[str, str, str]]:
+def recover(svc: VolumeHost) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
     return svc.journal.recover(
         KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.step, op.resource_id, d)
@@ -35,7 +35,7 @@ def recover(svc: VolumeService) -> list[tuple[str, str, str]]:
 
 
 def _one(
-    svc: VolumeService, handle: OperationHandle, kind: str, step: str, rid: str, d: dict[str, Any]
+    svc: VolumeHost, handle: OperationHandle, kind: str, step: str, rid: str, d: dict[str, Any]
 ) -> str:
     # Every create and delete journals its volume type; attach and detach need none.
     name, vtype, location = d.get("name", rid), d.get("type", ""), d.get("location", "")
@@ -92,7 +92,7 @@ def _one(
     return "finished"
 
 
-def _finish_create(svc: VolumeService, handle: OperationHandle, rid: str) -> str:
+def _finish_create(svc: VolumeHost, handle: OperationHandle, rid: str) -> str:
     from labcloud.db.models import utcnow
 
     with svc.ctx.store.write() as s:

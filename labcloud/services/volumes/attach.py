@@ -17,17 +17,17 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.volume_models import Volume
 from labcloud.errors import Conflict, NotFound, Timeout
 from labcloud.services.core import OperationHandle, find, record_event
-from labcloud.services.volume_devices import choose_device
-from labcloud.services.volume_export import add_export, drop_export, needs_export, start_export
+from labcloud.services.volumes.devices import choose_device
+from labcloud.services.volumes.export import add_export, drop_export, needs_export, start_export
 
 if TYPE_CHECKING:
-    from labcloud.services.volumes import VolumeService
+    from labcloud.services.volumes.host import VolumeHost
 
 # Nova allows attach and detach in these server states.
 ATTACH_STATES = ("ACTIVE", "PAUSED", "SHUTOFF")
 
 
-def _server(svc: VolumeService, s: Session, ref: str) -> Server:
+def _server(svc: VolumeHost, s: Session, ref: str) -> Server:
     return find(s, Server, ref, "server", project_id=svc.ctx.project.id)
 
 
@@ -49,7 +49,7 @@ def _check_server(server: Server, action: str) -> None:
         )
 
 
-def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | None) -> Volume:
+def attach(svc: VolumeHost, server_ref: str, volume_ref: str, device: str | None) -> Volume:
     with svc.ctx.store.read() as s:
         server = _server(svc, s, server_ref)
         vol = svc.find(s, volume_ref)
@@ -90,7 +90,7 @@ def attach(svc: VolumeService, server_ref: str, volume_ref: str, device: str | N
         raise Conflict(f"device {chosen} was taken meanwhile on {server.name}; retry") from None
 
 
-def _check_available(svc: VolumeService, vol: Volume, server: Server) -> None:
+def _check_available(svc: VolumeHost, vol: Volume, server: Server) -> None:
     if vol.server_id:
         where = svc.server_names().get(vol.server_id, vol.server_id)
         raise Conflict(
@@ -101,7 +101,7 @@ def _check_available(svc: VolumeService, vol: Volume, server: Server) -> None:
         raise Conflict(f"volume {vol.name} is {vol.status}, not available")
 
 
-def detach(svc: VolumeService, server_ref: str, volume_ref: str, timeout: float) -> Volume:
+def detach(svc: VolumeHost, server_ref: str, volume_ref: str, timeout: float) -> Volume:
     with svc.ctx.store.read() as s:
         server = _server(svc, s, server_ref)
         vol = svc.find(s, volume_ref)
@@ -148,15 +148,13 @@ def _check_detachable(vol: Volume, server: Server) -> None:
         raise Conflict(f"volume {vol.name} is {vol.status}; it cannot be detached now")
 
 
-def unplug(svc: VolumeService, server_id: str, xml: str, timeout: float) -> None:
+def unplug(svc: VolumeHost, server_id: str, xml: str, timeout: float) -> None:
     """Detach from the domain; a domain that is gone has nothing to release."""
     with contextlib.suppress(NotFound):
         svc.ctx.server_hypervisor(server_id).detach_device(server_id, xml, timeout)
 
 
-def settle(
-    svc: VolumeService, op: OperationHandle, vid: str, *, attached: bool, note: str
-) -> Volume:
+def settle(svc: VolumeHost, op: OperationHandle, vid: str, *, attached: bool, note: str) -> Volume:
     """The end of an attach or detach, by its own process or by recovery."""
     if not attached:
         drop_export(svc, vid)  # a detached volume is exported no more

@@ -19,12 +19,12 @@ from labcloud.db.volume_models import Volume
 from labcloud.errors import Conflict, UsageError
 from labcloud.names import new_uuid
 from labcloud.services.core import CreateRequest, Devices, charge, record_event
-from labcloud.services.volume_devices import CANDIDATES, ROOT_DEVICE
-from labcloud.services.volume_export import drop_export
-from labcloud.services.volumes import GIB, check_size, gib_ceil, image_metadata
+from labcloud.services.volumes.devices import CANDIDATES, ROOT_DEVICE
+from labcloud.services.volumes.export import drop_export
+from labcloud.services.volumes.models import GIB, check_size, gib_ceil, image_metadata
 
 if TYPE_CHECKING:
-    from labcloud.services.volumes import VolumeService
+    from labcloud.services.volumes.host import VolumeHost
 
 
 def boot_volume_name(server_name: str) -> str:
@@ -34,7 +34,7 @@ def boot_volume_name(server_name: str) -> str:
 class VolumePart:
     claims = frozenset({"boot_volume", "boot_volume_size", "volumes"})
 
-    def __init__(self, service: VolumeService) -> None:
+    def __init__(self, service: VolumeHost) -> None:
         self.svc = service
 
     # -- for compute, when no image was given -------------------------------------------

@@ -3,7 +3,7 @@
 Each backend in lab.toml's [volume_backends] is a volume type. Every multi-step change
 is journalled (create, delete, extend, attach, detach, snapshot create and delete), and
 `recover()` finishes or rolls back what a killed process left. Attach and detach live
-in volume_attach.py, the server part (boot from volume) in volume_part.py.
+in attach.py, snapshots in snapshots.py, the server part (boot from volume) in part.py.
 """
 
 from __future__ import annotations
@@ -31,46 +31,9 @@ from labcloud.services.core import (
     usage,
     writes,
 )
-
-GIB = 1024**3
-MAX_SIZE_GB = 65536
-VOLUME_STATUSES = (
-    "creating",
-    "available",
-    "attaching",
-    "in-use",
-    "detaching",
-    "extending",
-    "deleting",
-    "error",
-)
-SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error")
-
-
-def gib_ceil(size_bytes: int) -> int:
-    return max(1, -(-size_bytes // GIB))
-
-
-def check_size(size: int, what: str = "size") -> int:
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise UsageError(f"invalid {what} {size!r}", "give a whole number of GB, 1 or more")
-    if size > MAX_SIZE_GB:
-        raise UsageError(f"{what} {size} GB is too large", f"the limit is {MAX_SIZE_GB} GB")
-    return size
-
-
-def image_metadata(image: Image) -> dict[str, Any]:
-    """What Cinder keeps of the image a volume was made from (volume_image_metadata)."""
-    return {
-        "image_id": image.id,
-        "image_name": image.name,
-        "disk_format": image.disk_format,
-        "container_format": image.container_format,
-        "kernel_id": image.kernel_id,
-        "ramdisk_id": image.ramdisk_id,
-        "min_disk": image.min_disk,
-        "min_ram": image.min_ram,
-    }
+from labcloud.services.volumes import attach as attachment
+from labcloud.services.volumes import devices, export, part, recovery, snapshots
+from labcloud.services.volumes.models import GIB, check_size, gib_ceil, image_metadata
 
 
 class VolumeService:
@@ -139,7 +102,7 @@ class VolumeService:
     def find(self, s: Session, ref: str) -> Volume:
         return find(s, Volume, ref, "volume", project_id=self.ctx.project.id)
 
-    def _find_snapshot(self, s: Session, ref: str) -> VolumeSnapshot:
+    def find_snapshot(self, s: Session, ref: str) -> VolumeSnapshot:
         return find(s, VolumeSnapshot, ref, "volume snapshot", project_id=self.ctx.project.id)
 
     def server_names(self) -> dict[str, str]:
@@ -201,7 +164,7 @@ class VolumeService:
                 row.source_image_id = img.id
                 src_spec = {"path": str(self.images_dir / img.checksum), "format": img.file_format}
             elif snapshot is not None:
-                snap = self._find_snapshot(s, snapshot)
+                snap = self.find_snapshot(s, snapshot)
                 if snap.status != "available":
                     raise Conflict(f"volume snapshot {snap.name} is {snap.status}, not available")
                 parent = s.get(Volume, snap.volume_id)
@@ -406,9 +369,7 @@ class VolumeService:
         backend = self.backend(vol.volume_type)
         live = False
         if vol.server_id:
-            from labcloud.services.volume_export import refuse_extend
-
-            refuse_extend(self, vol)
+            export.refuse_extend(self, vol)
             state = self.ctx.server_hypervisor(vol.server_id).state(vol.server_id)
             live = state is not None and state.state in ("running", "paused")
             if live and not backend.live_extend:
@@ -468,145 +429,60 @@ class VolumeService:
             s.expunge(row)
         return row
 
-    # -- snapshots ------------------------------------------------------------------
+    # -- snapshots (snapshots.py) -----------------------------------------------------
     def list_snapshots(self, volume: str | None = None) -> builtins.list[VolumeSnapshot]:
-        with self.ctx.store.read() as s:
-            query = select(VolumeSnapshot).where(self.ctx.scope(VolumeSnapshot))
-            if volume is not None:
-                query = query.where(VolumeSnapshot.volume_id == self.find(s, volume).id)
-            return list(
-                s.exec(query.order_by(col(VolumeSnapshot.created_at), col(VolumeSnapshot.name)))
-            )
+        return snapshots.list_snapshots(self, volume)
 
     def get_snapshot(self, ref: str) -> VolumeSnapshot:
         with self.ctx.store.read() as s:
-            return self._find_snapshot(s, ref)
+            return self.find_snapshot(s, ref)
 
     @writes
     def create_snapshot(
         self, name: str, volume: str, *, force: bool = False, description: str = ""
     ) -> VolumeSnapshot:
-        check_name(name, "snapshot name")
-        with self.ctx.store.read() as s:
-            self.refuse_taken(s, VolumeSnapshot, name)
-            vol = self.find(s, volume)
-        if vol.status == "in-use" and not force:
-            raise Conflict(
-                f"volume {vol.name} is in-use",
-                "a snapshot of an attached volume needs --force (it is crash-consistent)",
-            )
-        if vol.status not in ("available", "in-use"):
-            raise Conflict(f"volume {vol.name} is {vol.status}; it cannot be snapshotted now")
-        backend = self.backend(vol.volume_type)
-        sid = new_uuid()
-        row = VolumeSnapshot(
-            id=sid,
-            name=name,
-            status="creating",
-            project_id=vol.project_id,
-            volume_id=vol.id,
-            size=vol.size,
-            location=backend.locate("snapshot", sid),
-            description=description,
-        )
-
-        def allocate(s: Session) -> None:
-            self.refuse_taken(s, VolumeSnapshot, name)
-            charge(self.ctx, s, row.project_id, snapshots=1, gigabytes=row.size)
-            s.add(row)
-            record_event(s, "snapshot", sid, name, f"snapshot of {vol.name} requested")
-
-        detail = {"name": name, "type": vol.volume_type, "location": row.location}
-        with self.journal.begin("snapshot.create", sid, allocate, **detail) as op:
-            try:
-                op.step("snapshot")
-                backend.snapshot(sid, vol.location)
-                op.step("finish")
-                with self.ctx.store.write() as s:
-                    made = s.get(VolumeSnapshot, sid)
-                    assert made is not None
-                    made.status, made.updated_at = "available", utcnow()
-                    record_event(s, "snapshot", sid, name, "available")
-                    op.finish(s)
-                    s.flush()
-                    s.expunge(made)
-            except BaseException as exc:
-                self.undo_made(op, VolumeSnapshot, sid, name, vol.volume_type, row.location, exc)
-                raise
-        return made
+        return snapshots.create(self, name, volume, force=force, description=description)
 
     @writes
     def delete_snapshot(self, ref: str) -> VolumeSnapshot:
-        with self.ctx.store.read() as s:
-            snap = self._find_snapshot(s, ref)
-            parent = s.get(Volume, snap.volume_id)
-        vtype = parent.volume_type if parent else self.ctx.config.volumes.default_type
-
-        def allocate(s: Session) -> None:
-            row = s.get(VolumeSnapshot, snap.id)
-            if row is None:
-                raise NotFound(f"volume snapshot {snap.name} was deleted meanwhile")
-            if row.status not in ("available", "error"):
-                raise Conflict(f"volume snapshot {row.name} is {row.status}")
-            row.status, row.updated_at = "deleting", utcnow()
-
-        detail = {"name": snap.name, "type": vtype, "location": snap.location}
-        with self.journal.begin("snapshot.delete", snap.id, allocate, **detail) as op:
-            self.delete_snapshot_steps(op, snap.id, snap.name, vtype, snap.location)
-        snap.status = "deleted"
-        return snap
+        return snapshots.delete(self, ref)
 
     def delete_snapshot_steps(
         self, op: OperationHandle, sid: str, name: str, vtype: str, location: str
     ) -> None:
-        op.step("delete")
-        self.backend(vtype).delete(location)
-        op.step("finish")
-        with self.ctx.store.write() as s:
-            row = s.get(VolumeSnapshot, sid)
-            if row is not None:
-                s.delete(row)
-            record_event(s, "snapshot", sid, name, "deleted")
-            op.finish(s)
+        snapshots.delete_steps(self, op, sid, name, vtype, location)
 
     # -- attach / detach (volume_attach.py) -------------------------------------------
     @writes
     def attach(self, server: str, volume: str, device: str | None = None) -> Volume:
-        from labcloud.services.volume_attach import attach
 
-        return attach(self, server, volume, device)
+        return attachment.attach(self, server, volume, device)
 
     @writes
     def detach(self, server: str, volume: str, timeout: float = 60.0) -> Volume:
-        from labcloud.services.volume_attach import detach
 
-        return detach(self, server, volume, timeout)
+        return attachment.detach(self, server, volume, timeout)
 
     def disk_spec(self, vol: Volume) -> dict[str, object]:
         """The DiskConfig of an attached volume, for the domain XML or hot-plug."""
-        from labcloud.services.volume_devices import serial_of
-        from labcloud.services.volume_export import network_spec
 
-        spec = network_spec(self, vol.id) or dict(
+        spec = export.network_spec(self, vol.id) or dict(
             self.backend(vol.volume_type).disk_spec(vol.location)
         )
-        spec.update(target=vol.device or "vdb", serial=serial_of(vol.id))
+        spec.update(target=vol.device or "vdb", serial=devices.serial_of(vol.id))
         return spec
 
     # -- the server part ----------------------------------------------------------------
     @property
     def part(self) -> Any:
-        from labcloud.services.volume_part import VolumePart
 
-        return VolumePart(self)
+        return part.VolumePart(self)
 
     # -- crash recovery -------------------------------------------------------------
     def recover(self) -> builtins.list[tuple[str, str, str]]:
-        from labcloud.services.volume_recovery import recover
 
-        return recover(self)
+        return recovery.recover(self)
 
     def reconcile_exports(self) -> None:
-        from labcloud.services.volume_export import reconcile
 
-        reconcile(self)
+        export.reconcile(self)

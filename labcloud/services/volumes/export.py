@@ -20,7 +20,7 @@ from labcloud.errors import Conflict
 from labcloud.services.core import record_event
 
 if TYPE_CHECKING:
-    from labcloud.services.volumes import VolumeService
+    from labcloud.services.volumes.host import VolumeHost
 
 NBD_PORTS = range(10809, 10909)  # 10809 is NBD's own port
 LOCAL = "local"
@@ -30,7 +30,7 @@ def export_name(volume_id: str) -> str:
     return f"volume-{volume_id}"
 
 
-def needs_export(svc: VolumeService, vol: Volume, server: Server) -> bool:
+def needs_export(svc: VolumeHost, vol: Volume, server: Server) -> bool:
     """Whether the server's node reaches the volume only over the network. A node that
     shares local's storage opens a file volume at the same path, as before."""
     if server.node == LOCAL:
@@ -49,7 +49,7 @@ def needs_export(svc: VolumeService, vol: Volume, server: Server) -> bool:
     return True
 
 
-def add_export(svc: VolumeService, s: Session, vol: Volume, server: Server) -> VolumeExport:
+def add_export(svc: VolumeHost, s: Session, vol: Volume, server: Server) -> VolumeExport:
     """Record the export, with the lowest free port, inside the attach's write transaction
     (the port column is unique, so a racing attach cannot take the same one)."""
     taken = set(s.exec(select(VolumeExport.port)))
@@ -74,7 +74,7 @@ def add_export(svc: VolumeService, s: Session, vol: Volume, server: Server) -> V
     return row
 
 
-def start_export(svc: VolumeService, vol: Volume) -> None:
+def start_export(svc: VolumeHost, vol: Volume) -> None:
     with svc.ctx.store.read() as s:
         row = s.get(VolumeExport, vol.id)
     if row is None:
@@ -91,7 +91,7 @@ def start_export(svc: VolumeService, vol: Volume) -> None:
     )
 
 
-def drop_export(svc: VolumeService, volume_id: str) -> None:
+def drop_export(svc: VolumeHost, volume_id: str) -> None:
     """Stop the volume's export and forget it; nothing to do when it has none."""
     with svc.ctx.store.read() as s:
         row = s.get(VolumeExport, volume_id)
@@ -104,7 +104,7 @@ def drop_export(svc: VolumeService, volume_id: str) -> None:
             s.delete(row)
 
 
-def network_spec(svc: VolumeService, volume_id: str) -> dict[str, object] | None:
+def network_spec(svc: VolumeHost, volume_id: str) -> dict[str, object] | None:
     """The DiskConfig of an exported volume: a network disk on the export (qemu-nbd reads
     the volume's format, so the guest's QEMU sees raw data)."""
     with svc.ctx.store.read() as s:
@@ -121,7 +121,7 @@ def network_spec(svc: VolumeService, volume_id: str) -> dict[str, object] | None
     }
 
 
-def refuse_extend(svc: VolumeService, vol: Volume) -> None:
+def refuse_extend(svc: VolumeHost, vol: Volume) -> None:
     with svc.ctx.store.read() as s:
         row = s.get(VolumeExport, vol.id)
     if row is not None:
@@ -132,7 +132,7 @@ def refuse_extend(svc: VolumeService, vol: Volume) -> None:
         )
 
 
-def reconcile(svc: VolumeService) -> None:
+def reconcile(svc: VolumeHost) -> None:
     """At start: keep running the exports of attached volumes, and stop the others."""
     with svc.ctx.store.read() as s:
         rows = list(s.exec(select(VolumeExport)))
