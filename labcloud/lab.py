@@ -27,17 +27,15 @@ from labcloud.services.core import (
 )
 from labcloud.services.doctor import DoctorService
 from labcloud.services.flavors import FlavorService
-from labcloud.services.floating_ips import FloatingIPService
 from labcloud.services.identity import IdentityService
 from labcloud.services.images import ImageService
 from labcloud.services.keypairs import KeypairService
+from labcloud.services.l3 import FloatingIPService, RouterService, SecurityGroupService, l3_topology
 from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
 from labcloud.services.node_networks import plumb, unplumb
 from labcloud.services.nodes import NodeService
 from labcloud.services.placement import PlacementPart
-from labcloud.services.routers import RouterService, l3_topology
-from labcloud.services.security_groups import SecurityGroupService
 from labcloud.services.server_ssh import ServerSsh
 from labcloud.services.stacks.service import StackService
 from labcloud.services.tokens import TokenService

@@ -8,7 +8,7 @@ from typing import Any
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
-from labcloud.services.security_groups import RuleRequest
+from labcloud.services.l3 import RuleRequest
 
 RULE_COLUMNS = (
     "ID",

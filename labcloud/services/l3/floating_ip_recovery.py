@@ -14,7 +14,7 @@ from labcloud.errors import NotFound
 
 if TYPE_CHECKING:
     from labcloud.services.core import OperationHandle
-    from labcloud.services.floating_ips import FloatingIPService
+    from labcloud.services.l3.hosts import FloatingIPHost
 
 KINDS = (
     "floating_ip.create",
@@ -24,14 +24,14 @@ KINDS = (
 )
 
 
-def recover(svc: FloatingIPService) -> list[tuple[str, str, str]]:
+def recover(svc: FloatingIPHost) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
     return svc.journal.recover(
         KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.resource_id, d)
     )
 
 
-def _one(svc: FloatingIPService, handle: OperationHandle, kind: str, rid: str, d: dict) -> str:
+def _one(svc: FloatingIPHost, handle: OperationHandle, kind: str, rid: str, d: dict) -> str:
     if kind == "floating_ip.create":  # its row and its finish share one transaction
         svc.undo_create(handle, rid)
         return "rolled back"

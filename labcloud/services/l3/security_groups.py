@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import builtins
 import fcntl
-import ipaddress
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -26,8 +23,6 @@ from labcloud.db.network_models import IPAllocation, Network, Port
 from labcloud.errors import BackendError, Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, is_uuid, new_uuid
 from labcloud.services.core import (
-    CreateRequest,
-    Devices,
     L3Agent,
     ServiceContext,
     charge,
@@ -36,55 +31,21 @@ from labcloud.services.core import (
     short,
     writes,
 )
+from labcloud.services.l3.security_group_part import SecurityGroupPart
+from labcloud.services.l3.security_group_rules import (
+    DEFAULT,
+    PROTOCOLS,
+    RuleRequest,
+    is_compute,
+    parse_port_range,
+    parse_remote_ip,
+    rule_spec,
+    same_rule,
+    unique,
+)
 
 if TYPE_CHECKING:
     from labcloud.services.core import Finding
-
-DEFAULT = "default"
-PROTOCOLS = ("tcp", "udp", "icmp", "any")
-_PORTS = re.compile(r"^(\d{1,5})(?::(\d{1,5}))?$")
-
-
-@dataclass(frozen=True)
-class RuleRequest:
-    protocol: str = "any"
-    dst_port: str | None = None
-    direction: str = "ingress"
-    remote_ip: str | None = None
-    remote_group: str | None = None
-    ethertype: str = "IPv4"
-    description: str = ""
-
-
-def parse_port_range(text: str, protocol: str) -> tuple[int, int]:
-    """`--dst-port N[:M]` as (min, max); only tcp and udp have ports."""
-    if protocol not in ("tcp", "udp"):
-        raise UsageError(
-            f"--dst-port needs --protocol tcp or udp, not {protocol}", "drop --dst-port"
-        )
-    m = _PORTS.fullmatch(text.strip())
-    if not m:
-        raise UsageError(f"invalid port range {text!r}", "give N or N:M, e.g. 80 or 8000:8080")
-    low = int(m.group(1))
-    high = int(m.group(2)) if m.group(2) else low
-    if not 1 <= low <= high <= 65535:
-        raise UsageError(
-            f"invalid port range {text!r}", "ports are 1-65535 and the first is not larger"
-        )
-    return low, high
-
-
-def parse_remote_ip(text: str) -> str:
-    try:
-        net = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise UsageError(
-            f"invalid --remote-ip {text!r}", "give a CIDR such as 10.0.0.0/24"
-        ) from None
-    if net.version != 4:
-        raise UsageError(f"--remote-ip {text} is not IPv4", "only --ethertype IPv4 is supported")
-    return str(net)
-
 
 NodeFilters = Callable[[dict[str, str] | None], dict[str, Callable[[dict[str, object]], None]]]
 
@@ -103,11 +64,6 @@ def _apply_remote(
             if isinstance(exc, LabError):
                 raise exc
             raise BackendError(f"node {node}: cannot load the security group rules: {exc}")
-
-
-def _is_compute(port: Port) -> bool:
-    """Ports a server (or whatever a user plugged into an unbound port) sends through."""
-    return port.device_owner == "" or port.device_owner.startswith("compute:")
 
 
 class SecurityGroupService:
@@ -283,7 +239,7 @@ class SecurityGroupService:
                 description=req.description,
             )
             for other in self._rules(s, group.id):
-                if _same_rule(other, rule):
+                if same_rule(other, rule):
                     raise Conflict(f"security group {group.name} already has this rule", other.id)
             charge(self.ctx, s, group.project_id, security_group_rules=1)
             s.add(rule)
@@ -408,7 +364,7 @@ class SecurityGroupService:
         ports = [
             p
             for p in s.exec(select(Port).where(col(Port.port_security_enabled).is_(True)))
-            if _is_compute(p) and p.tap and p.device_id != exclude_device
+            if is_compute(p) and p.tap and p.device_id != exclude_device
         ]
         live = {p.id for p in ports}
         ports = [
@@ -433,7 +389,7 @@ class SecurityGroupService:
             port_rules = []
             for gid in sorted(bindings.get(port.id, [])):
                 for r in rules.get(gid, []):
-                    port_rules.append(_rule_spec(r))
+                    port_rules.append(rule_spec(r))
                     if r.remote_group_id:
                         remote_groups.add(r.remote_group_id)
             out_ports.append(
@@ -441,7 +397,7 @@ class SecurityGroupService:
                     "tap": port.tap,
                     "mac": port.mac_address,
                     "ips": ips.get(port.id, []),
-                    "rules": _unique(port_rules),
+                    "rules": unique(port_rules),
                 }
             )
         return {
@@ -505,7 +461,7 @@ class SecurityGroupService:
                     select(PortSecurityGroup).where(PortSecurityGroup.port_id == port_id)
                 ).first()
             )
-            if port is not None and unbound and _is_compute(port):
+            if port is not None and unbound and is_compute(port):
                 group = self.ensure_default(s, port.project_id)
                 s.add(PortSecurityGroup(port_id=port_id, security_group_id=group.id))
         self.apply()
@@ -519,91 +475,3 @@ class SecurityGroupService:
     @cached_property
     def server_part(self) -> SecurityGroupPart:
         return SecurityGroupPart(self)
-
-
-def _rule_spec(r: SecurityGroupRule) -> dict[str, object]:
-    return {
-        "direction": r.direction,
-        "protocol": r.protocol,
-        "port_min": r.port_range_min,
-        "port_max": r.port_range_max,
-        "remote_ip_prefix": r.remote_ip_prefix,
-        "remote_group": short(r.remote_group_id) if r.remote_group_id else None,
-    }
-
-
-def _unique(items: list[dict[str, object]]) -> list[dict[str, object]]:
-    seen, out = set(), []
-    for item in items:
-        key = tuple(sorted(item.items(), key=lambda kv: kv[0]))
-        if key not in seen:
-            seen.add(key)
-            out.append(item)
-    return out
-
-
-def _same_rule(a: SecurityGroupRule, b: SecurityGroupRule) -> bool:
-    fields = (
-        "direction",
-        "ethertype",
-        "protocol",
-        "port_range_min",
-        "port_range_max",
-        "remote_ip_prefix",
-        "remote_group_id",
-    )
-    return all(getattr(a, f) == getattr(b, f) for f in fields)
-
-
-class SecurityGroupPart:
-    """A server's ports join its security groups (default: the project's `default`)."""
-
-    claims = frozenset({"security_groups"})
-
-    def __init__(self, service: SecurityGroupService) -> None:
-        self.service = service
-        # Run first on release (e.g. floating IPs let go of the server's ports).
-        self.on_release: list[Callable[[str], None]] = []
-
-    def validate(self, s: Session, request: CreateRequest, server: Server) -> None:
-        for ref in request.security_groups:
-            if ref != DEFAULT:
-                find(s, SecurityGroup, ref, "security group", project_id=server.project_id)
-
-    def allocate(self, s: Session, request: CreateRequest, server: Server) -> None:
-        if request.security_groups:
-            groups = [
-                self.service.ensure_default(s, server.project_id)
-                if ref == DEFAULT
-                else find(s, SecurityGroup, ref, "security group", project_id=server.project_id)
-                for ref in request.security_groups
-            ]
-        else:
-            groups = [self.service.ensure_default(s, server.project_id)]
-        s.flush()
-        for port in s.exec(select(Port).where(Port.device_id == server.id)):
-            if not _is_compute(port):
-                continue
-            bound = s.exec(
-                select(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id)
-            ).first()
-            if bound is not None:  # a --port keeps the groups it has, as in Neutron
-                continue
-            for group in {g.id: g for g in groups}.values():
-                s.add(PortSecurityGroup(port_id=port.id, security_group_id=group.id))
-
-    def provision(self, server: Server, request: CreateRequest) -> None:
-        # Before the domain starts: the tap is filtered from its first frame. A server
-        # without ports adds nothing to the node's filter: no reload (an `nft` run) then.
-        with self.service.ctx.store.read() as s:
-            if s.exec(select(Port.id).where(Port.device_id == server.id)).first() is None:
-                return
-        self.service.apply()
-
-    def devices(self, server: Server) -> Devices:
-        return Devices()
-
-    def release(self, server_id: str) -> None:
-        for hook in self.on_release:
-            hook(server_id)
-        self.service.apply(exclude_device=server_id)

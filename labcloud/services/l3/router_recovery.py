@@ -13,24 +13,23 @@ from typing import TYPE_CHECKING
 
 from labcloud.db.l3_models import Router
 from labcloud.errors import NotFound
+from labcloud.services.l3.router_queries import router_legs
 
 if TYPE_CHECKING:
     from labcloud.services.core import OperationHandle
-    from labcloud.services.routers import RouterService
+    from labcloud.services.l3.hosts import RouterHost
 
 KINDS = ("router.create", "router.delete", "router.add_subnet", "router.remove_subnet")
 
 
-def recover(svc: RouterService) -> list[tuple[str, str, str]]:
+def recover(svc: RouterHost) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
     return svc.journal.recover(
         KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.step, op.resource_id, d)
     )
 
 
-def _one(
-    svc: RouterService, handle: OperationHandle, kind: str, step: str, rid: str, d: dict
-) -> str:
+def _one(svc: RouterHost, handle: OperationHandle, kind: str, step: str, rid: str, d: dict) -> str:
     with svc.ctx.store.read() as s:
         exists = s.get(Router, rid) is not None
     if kind == "router.create":
@@ -49,7 +48,7 @@ def _one(
         return "rolled back"
     if kind == "router.remove_subnet" and step in ("begin", "ports"):
         with svc.ctx.store.read() as s:
-            legs = [p for p, sub, _ip in svc.legs(s, rid) if sub.id == d["subnet_id"]]
+            legs = [p for p, sub, _ip in router_legs(s, rid) if sub.id == d["subnet_id"]]
         for port in legs:
             svc.network.delete_port(port.id, internal=True)
     # The store holds what the user asked for: make the namespace agree.

@@ -12,7 +12,7 @@ import builtins
 import contextlib
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -22,6 +22,7 @@ from labcloud.db.network_models import IPAllocation, Network, Port, Subnet
 from labcloud.errors import Conflict, LabError, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
 from labcloud.services.core import (
+    Finding,
     Journal,
     L3Agent,
     OperationHandle,
@@ -32,12 +33,8 @@ from labcloud.services.core import (
     record_event,
     writes,
 )
-
-if TYPE_CHECKING:
-    from labcloud.services.core import Finding
-
-INTERFACE = "network:router_interface"
-GATEWAY = "network:router_gateway"
+from labcloud.services.l3 import router_doctor, router_recovery
+from labcloud.services.l3.router_queries import GATEWAY, INTERFACE, router_legs
 
 
 class RouterService:
@@ -79,24 +76,8 @@ class RouterService:
                     "ip_address": ip,
                     "kind": "gateway" if p.device_owner == GATEWAY else "interface",
                 }
-                for p, sub, ip in self.legs(s, router_id, with_gateway=True)
+                for p, sub, ip in router_legs(s, router_id, with_gateway=True)
             ]
-
-    @staticmethod
-    def legs(
-        s: Session, router_id: str, with_gateway: bool = False
-    ) -> builtins.list[tuple[Port, Subnet, str]]:
-        owners = [INTERFACE, GATEWAY] if with_gateway else [INTERFACE]
-        out = []
-        ports = s.exec(
-            select(Port).where(Port.device_id == router_id, Port.device_owner.in_(owners))  # type: ignore[attr-defined]
-        )
-        for port in ports:
-            for alloc in s.exec(select(IPAllocation).where(IPAllocation.port_id == port.id)):
-                subnet = s.get(Subnet, alloc.subnet_id)
-                if subnet is not None:
-                    out.append((port, subnet, alloc.ip_address))
-        return sorted(out, key=lambda t: (t[0].device_owner != GATEWAY, t[1].cidr))
 
     # -- create / delete ------------------------------------------------------------
     @writes
@@ -151,10 +132,10 @@ class RouterService:
     def delete(self, ref: str) -> Router:
         with self.ctx.store.read() as s:
             router = self._find(s, ref)
-            legs = self.legs(s, router.id)
+            attached = router_legs(s, router.id)
             fips = s.exec(select(FloatingIP.id).where(FloatingIP.router_id == router.id)).first()
-        if legs:
-            names = ", ".join(sub.name for _p, sub, _ip in legs)
+        if attached:
+            names = ", ".join(sub.name for _p, sub, _ip in attached)
             raise Conflict(
                 f"router {router.name} still has interfaces on subnets {names}",
                 f"remove them first: `labcloud router remove subnet {router.name} SUBNET`",
@@ -209,7 +190,7 @@ class RouterService:
                     f"subnet {subnet.name} is on external network {network.name}",
                     f"use `labcloud router set {router.name} --external-gateway {network.name}`",
                 )
-            for _p, other, _ip in self.legs(s, router.id, with_gateway=True):
+            for _p, other, _ip in router_legs(s, router.id, with_gateway=True):
                 if other.id == subnet.id:
                     raise Conflict(f"router {router.name} already has a leg on {subnet.name}")
                 if _overlap(other.cidr, subnet.cidr):
@@ -249,7 +230,7 @@ class RouterService:
         """Roll back an add subnet that died before its port was made: any leg on the
         subnet is this operation's (add_subnet refuses a second one)."""
         with self.ctx.store.read() as s:
-            legs = [p for p, sub, _ip in self.legs(s, router_id) if sub.id == subnet_id]
+            legs = [p for p, sub, _ip in router_legs(s, router_id) if sub.id == subnet_id]
         for port in legs:
             self.network.delete_port(port.id, internal=True)
         with contextlib.suppress(NotFound):
@@ -261,7 +242,7 @@ class RouterService:
         with self.ctx.store.read() as s:
             router = self._find(s, router_ref)
             subnet = self._subnet(s, subnet_ref)
-            legs = [p for p, sub, _ip in self.legs(s, router.id) if sub.id == subnet.id]
+            legs = [p for p, sub, _ip in router_legs(s, router.id) if sub.id == subnet.id]
             if not legs:
                 raise NotFound(f"router {router.name} has no leg on subnet {subnet.name}")
             in_use = s.exec(select(FloatingIP).where(FloatingIP.router_id == router.id)).all()
@@ -285,9 +266,8 @@ class RouterService:
         return router
 
     def recover(self) -> builtins.list[tuple[str, str, str]]:
-        from labcloud.services.router_recovery import recover
 
-        return recover(self)
+        return router_recovery.recover(self)
 
     @writes
     def set_gateway(self, router_ref: str, network_ref: str | None) -> Router:
@@ -388,7 +368,7 @@ class RouterService:
 
     def spec(self, s: Session, router: Router) -> dict[str, object]:
         legs, cidrs = [], []
-        for port, subnet, ip in self.legs(s, router.id):
+        for port, subnet, ip in router_legs(s, router.id):
             network = s.get(Network, port.network_id)
             assert network is not None
             prefix = ipaddress.ip_network(subnet.cidr).prefixlen
@@ -460,39 +440,7 @@ class RouterService:
 
     def doctor_check(self, repair: bool) -> builtins.list[Finding]:
         """Routers whose namespace or NAT table is gone; repair rebuilds them from the store."""
-        from labcloud.services.core import Finding
-
-        present = set(self.l3.router_namespaces())
-        with self.ctx.store.read() as s:
-            routers = list(s.exec(select(Router).order_by(Router.name)))
-        findings = []
-        for router in routers:
-            if router.namespace not in present:
-                kind, what = "missing-router-namespace", f"its namespace {router.namespace}"
-            else:
-                seen = self.l3.describe_router(router.namespace)
-                with self.ctx.store.read() as s:
-                    spec = self.spec(s, router)
-                # misc: spec() is the agent's JSON (values typed object); legs is a list.
-                legs = [*spec["legs"], *([spec["gateway"]] if spec["gateway"] else [])]  # type: ignore[misc]
-                missing = sorted({str(leg["name"]) for leg in legs} - set(seen.get("legs", {})))  # type: ignore[call-overload]
-                if not seen.get("nat"):
-                    kind, what = "missing-nft-table", f"the NAT table in {router.namespace}"
-                elif missing:
-                    kind, what = "missing-router-leg", f"leg {', '.join(missing)}"
-                else:
-                    continue
-            if repair:
-                self.sync(router.id)
-            findings.append(
-                Finding(
-                    kind,
-                    router.name,
-                    f"{what} is missing" + ("; rebuilt from the store" if repair else ""),
-                    repair,
-                )
-            )
-        return findings
+        return router_doctor.check(self, repair)
 
     def describe(self, ref: str) -> dict[str, object]:
         router = self.get(ref)
@@ -505,37 +453,3 @@ def _overlap(a: str, b: str) -> bool:
 
 def _in(address: str, cidr: str) -> bool:
     return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
-
-
-def l3_topology(s: Session, graph: dict[str, Any], project_id: str) -> None:
-    """Adds the project's routers and floating IPs to `network topology` (topology.py)."""
-    known_ports = {p["id"] for net in graph["networks"] for p in net["ports"]}
-    routers = s.exec(select(Router).where(Router.project_id == project_id).order_by(Router.name))
-    for router in routers:
-        interfaces, gateway = [], None
-        for port, subnet, ip in RouterService.legs(s, router.id, with_gateway=True):
-            if port.device_owner == GATEWAY:
-                gateway = {"network_id": port.network_id, "ip_address": ip}
-            else:
-                interfaces.append({"port_id": port.id, "subnet_id": subnet.id, "ip_address": ip})
-        graph["routers"].append(
-            {
-                "id": router.id,
-                "name": router.name,
-                "namespace": router.namespace,
-                "external_gateway": gateway,
-                "interfaces": interfaces,
-            }
-        )
-    for fip in s.exec(select(FloatingIP).order_by(FloatingIP.floating_ip_address)):
-        if fip.project_id == project_id or fip.floating_port_id in known_ports:
-            graph["floating_ips"].append(
-                {
-                    "id": fip.id,
-                    "floating_ip_address": fip.floating_ip_address,
-                    "floating_network_id": fip.floating_network_id,
-                    "port_id": fip.port_id,
-                    "fixed_ip_address": fip.fixed_ip_address,
-                    "router_id": fip.router_id,
-                }
-            )

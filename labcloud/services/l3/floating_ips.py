@@ -32,7 +32,9 @@ from labcloud.services.core import (
     record_event,
     writes,
 )
-from labcloud.services.routers import INTERFACE, RouterService
+from labcloud.services.l3 import floating_ip_recovery
+from labcloud.services.l3.router_queries import INTERFACE
+from labcloud.services.l3.routers import RouterService
 
 OWNER = "network:floatingip"
 
@@ -246,9 +248,8 @@ class FloatingIPService:
                 op.finish(s)
 
     def recover(self) -> builtins.list[tuple[str, str, str]]:
-        from labcloud.services.floating_ip_recovery import recover
 
-        return recover(self)
+        return floating_ip_recovery.recover(self)
 
     def _clear(self, fip_id: str) -> None:
         with self.ctx.store.write() as s:
