@@ -39,7 +39,7 @@ PRELOAD = (
     "labcloud.backends.host_agent",
     "labcloud.backends.domain_config",
     "labcloud.backends.l3_agent",
-    "labcloud.services.network_part",
+    "labcloud.services.network.part",
     "labcloud.services.volumes.part",
     "labcloud.services.volumes.attach",
     "labcloud.services.volumes.recovery",

@@ -146,7 +146,7 @@ def network_delete(lab: Any, a: Any) -> str:
     example="labcloud network topology -f json",
 )
 def network_topology(lab: Any, a: Any) -> Record | str:
-    from labcloud.services.topology import render
+    from labcloud.services.network import render
 
     graph = lab.network.topology()
     if a.format == "table":

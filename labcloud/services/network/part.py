@@ -15,15 +15,15 @@ from labcloud.db.models import Server, utcnow
 from labcloud.db.network_models import Network, Port
 from labcloud.errors import Conflict, UsageError
 from labcloud.services.core import CreateRequest, Devices, find, record_event, writes
-from labcloud.services.network import (
+from labcloud.services.network.common import (
     COMPUTE_OWNER,
-    _fixed_ips,
-    _server_ports,
+    fixed_ips_by_port,
     next_device_index,
+    ports_of_server,
 )
 
 if TYPE_CHECKING:
-    from labcloud.services.network import NetworkService
+    from labcloud.services.network.host import NetworkHost
 
 NIC_KEYS = {"net-id", "port-id", "v4-fixed-ip", "v6-fixed-ip"}
 DETACH_TIMEOUT = 60.0
@@ -34,7 +34,7 @@ class NetworkPart:
 
     claims = frozenset({"networks", "ports", "nics"})
 
-    def __init__(self, service: NetworkService) -> None:
+    def __init__(self, service: NetworkHost) -> None:
         self.service = service
         self.ctx = service.ctx
         # (server_id, node): make the server's networks reach its node before a NIC is
@@ -123,7 +123,7 @@ class NetworkPart:
 
     def devices(self, server: Server) -> Devices:
         with self.ctx.store.read() as s:
-            ports = _server_ports(s, server.id)
+            ports = ports_of_server(s, server.id)
             nets = {n.id: n for n in s.exec(select(Network))} if ports else {}
         return Devices(nics=[_nic(p, nets[p.network_id]) for p in ports])
 
@@ -246,7 +246,7 @@ class NetworkPart:
         with self.ctx.store.read() as s:
             server = self._server(s, server_ref)
             net = self.service.find_network(s, network_ref)
-            ports = [p for p in _server_ports(s, server.id) if p.network_id == net.id]
+            ports = [p for p in ports_of_server(s, server.id) if p.network_id == net.id]
         if not ports:
             raise Conflict(f"server {server.name} has no port on network {net.name}")
         return [self.remove_port(server.id, p.id) for p in ports]
@@ -265,7 +265,7 @@ class NetworkPart:
 
     def fixed_ips(self, port_id: str) -> list[dict[str, str]]:
         with self.ctx.store.read() as s:
-            return _fixed_ips(s, [port_id]).get(port_id, [])
+            return fixed_ips_by_port(s, [port_id]).get(port_id, [])
 
 
 def _nic(port: Port, net: Network) -> dict[str, object]:

@@ -24,13 +24,13 @@ from sqlmodel import col, or_, select
 
 from labcloud.db.models import Server
 from labcloud.db.network_models import Network, Port, Subnet
-from labcloud.services.network import _fixed_ips
+from labcloud.services.network.common import fixed_ips_by_port
 
 if TYPE_CHECKING:
-    from labcloud.services.network import NetworkService
+    from labcloud.services.network.host import NetworkHost
 
 
-def build_topology(service: NetworkService) -> dict[str, Any]:
+def build_topology(service: NetworkHost) -> dict[str, Any]:
     pid = service.ctx.project.id
     graph: dict[str, Any] = {"networks": [], "servers": [], "routers": [], "floating_ips": []}
     with service.ctx.store.read() as s:
@@ -57,7 +57,7 @@ def build_topology(service: NetworkService) -> dict[str, Any]:
                 .order_by(col(Port.created_at), col(Port.id))
             )
         )
-        ips = _fixed_ips(s, [p.id for p in ports])
+        ips = fixed_ips_by_port(s, [p.id for p in ports])
         servers = list(s.exec(select(Server).where(Server.project_id == pid).order_by(Server.name)))
         for net in nets:
             graph["networks"].append(

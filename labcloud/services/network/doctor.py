@@ -10,13 +10,13 @@ from sqlmodel import select
 from labcloud.db.models import Server
 from labcloud.db.network_models import Network, Port
 from labcloud.services.core import Finding, netnames
-from labcloud.services.network import COMPUTE_OWNER
+from labcloud.services.network.common import COMPUTE_OWNER
 
 if TYPE_CHECKING:
-    from labcloud.services.network import NetworkService
+    from labcloud.services.network.host import NetworkHost
 
 
-def check_networks(service: NetworkService, repair: bool) -> list[Finding]:
+def check_networks(service: NetworkHost, repair: bool) -> list[Finding]:
     ctx = service.ctx
     agent = ctx.net
     with ctx.store.read() as s:

@@ -12,23 +12,21 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from labcloud.services.core import OperationHandle
-    from labcloud.services.network import NetworkService
+    from labcloud.services.network.host import NetworkHost
 
 # Subnet and port changes: the rows are right, DHCP is synced to them.
 FORWARD = ("subnet.create", "subnet.set", "subnet.delete", "port.create", "port.set", "port.delete")
 KINDS = ("network.create", "network.delete", *FORWARD)
 
 
-def recover(svc: NetworkService) -> list[tuple[str, str, str]]:
+def recover(svc: NetworkHost) -> list[tuple[str, str, str]]:
     """(operation, name, outcome) for each interrupted operation finished or rolled back."""
     return svc.journal.recover(
         KINDS, lambda handle, op, d: _one(svc, handle, op.kind, op.step, op.resource_id, d)
     )
 
 
-def _one(
-    svc: NetworkService, handle: OperationHandle, kind: str, step: str, rid: str, d: dict
-) -> str:
+def _one(svc: NetworkHost, handle: OperationHandle, kind: str, step: str, rid: str, d: dict) -> str:
     if kind == "network.create":
         if step == "finish":  # its devices were made: only the status was left to write
             svc.ensure_l2_of(rid)
