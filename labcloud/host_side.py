@@ -26,7 +26,7 @@ from labcloud.services.core import (
     VolumeBackend,
     VolumeExporter,
 )
-from labcloud.services.node_interfaces import NodeTransport
+from labcloud.services.nodes import NodeTransport
 
 
 class SystemHost:

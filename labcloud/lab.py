@@ -13,8 +13,16 @@ from labcloud.config import LabConfig, load_config
 from labcloud.db.models import Server
 from labcloud.db.store import Store
 from labcloud.host_side import SystemHost, host_for
-from labcloud.services.cloud_init import SeedPart
-from labcloud.services.compute import ComputeService
+from labcloud.services.compute import (
+    ComputeService,
+    DoctorService,
+    FlavorService,
+    KeypairService,
+    MigrationService,
+    PlacementPart,
+    SeedPart,
+    ServerSsh,
+)
 from labcloud.services.core import (
     Caller,
     ChangeFeed,
@@ -25,18 +33,11 @@ from labcloud.services.core import (
     ServiceContext,
     current_caller,
 )
-from labcloud.services.doctor import DoctorService
-from labcloud.services.flavors import FlavorService
 from labcloud.services.identity import IdentityService
 from labcloud.services.images import ImageService
-from labcloud.services.keypairs import KeypairService
 from labcloud.services.l3 import FloatingIPService, RouterService, SecurityGroupService, l3_topology
-from labcloud.services.migration import MigrationService
 from labcloud.services.network import NetworkService
-from labcloud.services.node_networks import plumb, unplumb
-from labcloud.services.nodes import NodeService
-from labcloud.services.placement import PlacementPart
-from labcloud.services.server_ssh import ServerSsh
+from labcloud.services.nodes import NodeService, plumb, unplumb
 from labcloud.services.stacks.service import StackService
 from labcloud.services.tokens import TokenService
 from labcloud.services.volumes import VolumeService

@@ -31,7 +31,7 @@ from labcloud.services.core import (
     VolumeBackend,
     VolumeExporter,
 )
-from labcloud.services.node_interfaces import NodeTransport
+from labcloud.services.nodes import NodeTransport
 
 
 @dataclass

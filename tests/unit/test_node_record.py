@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from labcloud.services.nodes import _older
+from labcloud.services.nodes.service import _older
 
 
 def test_a_look_begun_before_the_last_check_is_older_news() -> None:

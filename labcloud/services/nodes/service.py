@@ -26,8 +26,8 @@ from labcloud.db.node_models import ComputeNode
 from labcloud.errors import Conflict, LabError, NotFound, Untrusted, UsageError
 from labcloud.names import check_name
 from labcloud.services.core import Hypervisor, NodeAgent, ServiceContext, admin_only, record_event
-from labcloud.services.node_interfaces import LocalProbe, NodeSpec, NodeTransport
-from labcloud.services.scheduler import Candidate
+from labcloud.services.nodes.interfaces import LocalProbe, NodeSpec, NodeTransport
+from labcloud.services.nodes.scheduler import Candidate
 
 LOCAL = "local"
 _FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")

@@ -16,14 +16,14 @@ from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.services.core import charge, find, record_event
 
 if TYPE_CHECKING:
-    from labcloud.services.compute import ComputeService
+    from labcloud.services.compute.host import ResizeHost
 
 GIB = 1024**3
 RESIZING = "resizing"
 
 
 def resize(
-    compute: ComputeService, ref: str, flavor_ref: str, timeout: float | None = None
+    compute: ResizeHost, ref: str, flavor_ref: str, timeout: float | None = None
 ) -> Server:
     """`timeout`: how long the guest gets to shut down cleanly (default: the site's
     shutdown_timeout), as for `server stop`."""

@@ -15,7 +15,7 @@ from labcloud.db.node_models import ComputeNode
 from labcloud.errors import LabError, UsageError
 from labcloud.services.core import netnames, record_event
 from labcloud.services.network import COMPUTE_OWNER
-from labcloud.services.nodes import LOCAL, NodeService, _spec
+from labcloud.services.nodes.service import LOCAL, NodeService, _spec
 
 
 def plumb(nodes: NodeService, server_id: str, node: str) -> None:

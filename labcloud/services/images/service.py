@@ -21,7 +21,6 @@ from sqlmodel import Session, or_, select
 from labcloud.db.models import Image, Operation, Server, utcnow
 from labcloud.errors import Conflict, NotFound, UsageError
 from labcloud.names import check_name, check_property_key, new_uuid
-from labcloud.services import image_formats
 from labcloud.services.core import (
     Journal,
     OperationHandle,
@@ -30,6 +29,7 @@ from labcloud.services.core import (
     record_event,
     writes,
 )
+from labcloud.services.images import formats as image_formats
 
 TINY_DISK_SIZE = 64 * 1024 * 1024
 # The tiny guest prints this when it has booted; `console log --wait-for` can use it.

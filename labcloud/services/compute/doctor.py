@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from labcloud.db.models import Server
 from labcloud.names import is_uuid
-from labcloud.services.compute import ComputeService
+from labcloud.services.compute.service import ComputeService
 from labcloud.services.core import Finding, ServiceContext
 
 

@@ -13,9 +13,7 @@ from sqlmodel import Session
 from labcloud.db.models import Server
 from labcloud.db.node_models import ServerPlacement
 from labcloud.services.core import CreateRequest, Devices
-from labcloud.services.node_networks import plumb
-from labcloud.services.nodes import LOCAL, NodeService
-from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
+from labcloud.services.nodes import LOCAL, Candidate, Demand, NodeService, Ratios, plumb, schedule
 
 # Volumes live on the storage node (local): a node reaches their files only when it shares
 # local's storage. NICs reach other nodes over VXLAN only when [networks] local_ip says where

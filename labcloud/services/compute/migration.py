@@ -22,12 +22,10 @@ from sqlmodel import Session
 from labcloud.db.models import Server, utcnow
 from labcloud.db.node_models import ServerPlacement
 from labcloud.errors import Conflict, LabError, UsageError
-from labcloud.services.compute import ComputeService, Recovery
+from labcloud.services.compute.instance_files import ROOT_DISK, ROOT_TARGET, InstanceFiles
+from labcloud.services.compute.service import ComputeService, Recovery
 from labcloud.services.core import CreateRequest, OperationHandle, admin_only, record_event
-from labcloud.services.instance_files import ROOT_DISK, ROOT_TARGET, InstanceFiles
-from labcloud.services.node_networks import plumb
-from labcloud.services.nodes import LOCAL, NodeService
-from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
+from labcloud.services.nodes import LOCAL, Candidate, Demand, NodeService, Ratios, plumb, schedule
 
 
 class MigrationService:

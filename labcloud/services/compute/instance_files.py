@@ -13,7 +13,8 @@ from pathlib import Path
 
 from labcloud.db.models import Image, Server
 from labcloud.errors import BackendError, Conflict, NotFound
-from labcloud.services.compute import GIB, ComputeService
+from labcloud.services.compute.models import GIB
+from labcloud.services.compute.service import ComputeService
 from labcloud.services.nodes import NodeService
 
 ROOT_DISK = "disk"
