@@ -36,7 +36,7 @@ class ComputeBase:
     ) -> None:
         self.ctx = ctx
         self.images_dir = images_dir
-        # NICs, volumes and the cloud-init seed come from other services (server_parts.py).
+        # NICs, volumes and the cloud-init seed come from other services (core/server_parts.py).
         self.parts: list[ServerPart] = list(parts or [])
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[Recovery] = []

@@ -1,6 +1,6 @@
 """The cloud-init NoCloud seed a server gets when it asks for a key or user-data.
 
-`SeedPart` takes part in compute's create and delete (server_parts.py): it records what
+`SeedPart` takes part in compute's create and delete (core/server_parts.py): it records what
 the seed carries, writes the seed ISO into the instance directory and adds it to the
 domain as a read-only CD-ROM. The file contents are composed here, as cloud-init reads
 them: meta-data (instance-id, local-hostname), user-data (a #cloud-config with the key,

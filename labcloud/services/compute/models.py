@@ -77,4 +77,3 @@ def drift(
 def check_deadline(deadline: float, timeout: float, what: str) -> None:
     if time.monotonic() > deadline:
         raise Timeout(f"timed out after {timeout:g} s while {what}", "raise --timeout")
-

@@ -1,6 +1,6 @@
 """Where a server runs: the scheduler's choice, made as the server is allocated.
 
-A ServerPart (server_parts.py) so compute needs no scheduler code of its own: the
+A ServerPart (core/server_parts.py) so compute needs no scheduler code of its own: the
 nodes are probed before the write transaction (validate), the choice is made inside
 it against the servers already placed (allocate), and the row says why (shown by
 `server show`). Deleting the server drops the placement.

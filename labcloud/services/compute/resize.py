@@ -22,9 +22,7 @@ GIB = 1024**3
 RESIZING = "resizing"
 
 
-def resize(
-    compute: ResizeHost, ref: str, flavor_ref: str, timeout: float | None = None
-) -> Server:
+def resize(compute: ResizeHost, ref: str, flavor_ref: str, timeout: float | None = None) -> Server:
     """`timeout`: how long the guest gets to shut down cleanly (default: the site's
     shutdown_timeout), as for `server stop`."""
     ctx = compute.ctx

@@ -13,7 +13,6 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, or_, select
@@ -30,6 +29,7 @@ from labcloud.services.core import (
     writes,
 )
 from labcloud.services.images import formats as image_formats
+from labcloud.services.images.snapshot import Progress, ServerSnapshots
 
 TINY_DISK_SIZE = 64 * 1024 * 1024
 # The tiny guest prints this when it has booted; `console log --wait-for` can use it.
@@ -38,12 +38,10 @@ VISIBILITIES = ("private", "public")
 # Columns of an image, which a free-form property may not shadow (as Glance refuses).
 RESERVED_PROPERTIES = frozenset(Image.model_fields) | {"location", "os_hash_value"}
 # Properties a snapshot keeps from its server's image, so it boots the same way.
-INHERITED_PROPERTIES = ("os_command_line", "ready_pattern", "builtin", "os_distro", "os_type")
 TMP_PREFIX = ".import-"
-Progress = Callable[[int, int], None]
 
 
-class ImageService:
+class ImageService(ServerSnapshots):
     noun = "image"
 
     def __init__(self, ctx: ServiceContext) -> None:
@@ -401,128 +399,6 @@ class ImageService:
         self.ctx.agent.export_image(self.path_of(image), dest, progress)
         return image
 
-    # -- snapshot of a server -------------------------------------------------------
-    @writes
-    def snapshot(
-        self, compute: Any, server_ref: str, name: str, progress: Progress | None = None
-    ) -> Image:
-        """A new self-contained image from a server's root disk, running or stopped.
-
-        A running guest is paused for the copy: QEMU drains and flushes its block layer
-        when it pauses, so the overlay on disk is consistent while `qemu-img convert -U`
-        flattens it (with its base) into one qcow2. It is resumed whatever happens.
-
-        A server booted from a volume is snapshotted as Nova does it for a user: the
-        image holds the root volume's content (its file, or its LV's block device).
-        """
-        check_name(name, "image name")
-        self._refuse_existing([name])
-        server = compute.get(server_ref)
-        if server.task_state:
-            raise Conflict(f"server {server.name} is busy ({server.task_state})")
-        if server.status not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
-            raise Conflict(f"cannot snapshot server {server.name} while it is {server.status}")
-        disk, disk_format = _root_disk(compute, server)
-        # A node without shared storage holds the disk itself: the copy is made there by
-        # the node's host agent, then fetched into the store here (checksum verified).
-        on_node = server.node != "local" and not self.ctx.agent.exists(disk)
-        disk_agent = self.ctx.agent_for(server.node) if on_node else self.ctx.agent
-        with self.ctx.store.read() as s:
-            base = s.get(Image, server.image_id) if server.image_id else None
-        base_props = json.loads(base.properties or "{}") if base else {}
-        props = {k: base_props[k] for k in INHERITED_PROPERTIES if k in base_props}
-        props.update(
-            {
-                "image_type": "snapshot",
-                "instance_uuid": server.id,
-                "base_image_ref": base.id if base else "",
-            }
-        )
-        boots_kernel = base is not None and base.kernel_id is not None
-        fmt = "ami" if boots_kernel and base and base.disk_format == "ami" else "qcow2"
-        image = Image(
-            id=new_uuid(),
-            name=name,
-            status="saving",
-            project_id=self.ctx.project.id,
-            disk_format=fmt,
-            container_format="ami" if fmt == "ami" else "bare",
-            file_format="qcow2",
-            virtual_size=server.disk * 1024**3,
-            kernel_id=base.kernel_id if boots_kernel and base else None,
-            ramdisk_id=base.ramdisk_id if boots_kernel and base else None,
-            min_disk=server.disk,
-            min_ram=base.min_ram if base else 0,
-            properties=json.dumps(props, sort_keys=True),
-        )
-        hv = self.ctx.hypervisor_for(server.node)
-
-        claimed: list[bool] = []
-
-        def claim(s: Session) -> None:
-            row = s.get(Server, server.id)
-            if row is None or row.task_state:
-                raise Conflict(f"server {server.name} is busy or gone", "try again")
-            row.task_state = "image_snapshot"  # as Nova: no lifecycle action meanwhile
-            claimed.append(True)
-
-        def write(op: OperationHandle, tmp: str) -> tuple[str, int]:
-            state = hv.state(server.id)
-            pause = state is not None and state.state == "running"
-            if pause:
-                op.step("copy")  # recovery resumes a guest paused here
-                hv.pause(server.id)
-            try:
-                digest, size = disk_agent.snapshot_disk(
-                    disk, str(self.store_dir), tmp, None if on_node else progress, disk_format
-                )
-            finally:
-                if pause:
-                    hv.unpause(server.id)
-                    op.step("check")
-            if on_node:
-                there = str(self.store_dir / tmp)
-                assert self.fetch_from_node is not None, "lab.py wires it with the nodes"
-                try:
-                    self.fetch_from_node(server.node, there, size, digest)
-                finally:
-                    disk_agent.remove_file(there)
-            facts = self.ctx.agent.inspect_image(str(self.store_dir / tmp))
-            found = image_formats.detect(facts, f"the snapshot of {server.name}")
-            image.virtual_size = found.virtual_size
-            # A boot volume may be larger than the flavor's disk: a server needs that much.
-            image.min_disk = max(image.min_disk, -(-found.virtual_size // 1024**3))
-            with self.ctx.store.write() as s:
-                row = s.get(Image, image.id)
-                if row is not None:
-                    row.virtual_size, row.min_disk = found.virtual_size, image.min_disk
-            return digest, size
-
-        try:
-            return self._saving(
-                image,
-                "image.snapshot",
-                write,
-                f"snapshot of server {server.name}",
-                claim,
-                server_id=server.id,
-            )
-        finally:
-            if claimed:
-                self._release_server(server.id, False)
-
-    def _release_server(self, server_id: str, resume: bool) -> None:
-        """Clear a snapshot's busy mark; after a crash mid-copy, resume the paused guest."""
-        if resume:
-            hv = self.ctx.server_hypervisor(server_id)
-            state = hv.state(server_id)
-            if state is not None and state.state == "paused":
-                hv.unpause(server_id)
-        with self.ctx.store.write() as s:
-            row = s.get(Server, server_id)
-            if row is not None and row.task_state == "image_snapshot":
-                row.task_state = None
-
     # -- delete ---------------------------------------------------------------------
     @writes
     def delete(self, ref: str) -> Image:
@@ -563,17 +439,6 @@ class ImageService:
             used = set(s.exec(select(Image.checksum).where(Image.checksum.in_(checksums))))  # type: ignore[attr-defined]
         for digest in set(checksums) - used:
             self.ctx.agent.remove_file(str(self.store_dir / digest))
-
-
-def _root_disk(compute: Any, server: Server) -> tuple[str, str]:
-    """(path, format) of what a server boots from: its overlay, or its boot volume."""
-    devices = compute.devices(server)
-    if not devices.root:
-        return str(compute.instance_dir(server.id) / "disk"), "qcow2"
-    for disk in devices.disks:
-        if disk.get("boot_order") == 1 and disk.get("device", "disk") == "disk":
-            return str(disk["path"]), str(disk.get("file_format") or "raw")
-    raise Conflict(f"server {server.name} has no root disk to snapshot")
 
 
 def _check_properties(props: dict[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from labcloud.services.l3.router_queries import GATEWAY, router_legs
 
 
 def l3_topology(s: Session, graph: dict[str, Any], project_id: str) -> None:
-    """Adds the project's routers and floating IPs to `network topology` (topology.py)."""
+    """Adds the project's routers and floating IPs to `network topology` (network/topology.py)."""
     known_ports = {p["id"] for net in graph["networks"] for p in net["ports"]}
     routers = s.exec(select(Router).where(Router.project_id == project_id).order_by(Router.name))
     for router in routers:

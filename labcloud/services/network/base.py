@@ -33,7 +33,7 @@ class NetworkBase:
         self.l2_removers: list[Callable[[str, str, str], None]] = []
         # (node, tap, up): a port's tap on another node (lab.py wires the node's agent).
         self.remote_link: Callable[[str, str, bool], None] | None = None
-        # Creates and deletes are journalled like compute's (network_recovery.py).
+        # Creates and deletes are journalled like compute's (recovery.py).
         self.journal = Journal(ctx.store, ctx.state_dir / "locks")
         self.recovered_at_start: list[tuple[str, str, str]] = []
 
@@ -104,7 +104,7 @@ class NetworkBase:
     def _converge(self, kind: str, allocate: Callable[[Session], Any]) -> Any:
         """Journalled: `allocate` changes the store (a subnet or port row, addresses) in the
         journal row's transaction; then the network's DHCP follows. Killed in between, the
-        next start re-syncs DHCP from the store (network_recovery.py): rolled forward."""
+        next start re-syncs DHCP from the store (recovery.py): rolled forward."""
         made: list[Any] = []
         with self.journal.begin(kind, "", lambda s: made.append(allocate(s))) as op:
             row = made[0]

@@ -4,7 +4,7 @@ The store records networks and the addresses handed out; the node's agent makes 
 bridges, VXLAN devices and DHCP namespaces. Every address is allocated inside a write
 transaction (BEGIN IMMEDIATE) and guarded by the unique (subnet, address) constraint.
 
-Routers, floating IPs and security groups (l3.py and friends) build on this: they create
+Routers, floating IPs and security groups (services/l3) build on this: they create
 ports with `create_port`/`allocate_port`, delete them with `delete_port`, and register a
 `PortListener` to hear when a server's port is plugged or unplugged.
 """

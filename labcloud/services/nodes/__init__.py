@@ -4,6 +4,7 @@ interfaces, the networks plumbed onto them, and the scheduler that ranks them.""
 from __future__ import annotations
 
 from labcloud.services.nodes.interfaces import NodeTransport
+from labcloud.services.nodes.models import LOCAL
 from labcloud.services.nodes.networks import plumb, unplumb
 from labcloud.services.nodes.scheduler import (
     Candidate,
@@ -11,7 +12,7 @@ from labcloud.services.nodes.scheduler import (
     Ratios,
     schedule,
 )
-from labcloud.services.nodes.service import LOCAL, NodeService
+from labcloud.services.nodes.service import NodeService
 
 __all__ = [
     "LOCAL",

@@ -15,7 +15,8 @@ from labcloud.db.node_models import ComputeNode
 from labcloud.errors import LabError, UsageError
 from labcloud.services.core import netnames, record_event
 from labcloud.services.network import COMPUTE_OWNER
-from labcloud.services.nodes.service import LOCAL, NodeService, _spec
+from labcloud.services.nodes.models import LOCAL, node_spec
+from labcloud.services.nodes.service import NodeService
 
 
 def plumb(nodes: NodeService, server_id: str, node: str) -> None:
@@ -60,7 +61,7 @@ def plumb(nodes: NodeService, server_id: str, node: str) -> None:
                 "peers": [cfg.local_ip] + [r.host for r in rows.values() if r.name != node],
             }
         )
-    nodes.transport.ensure_l2(_spec(row), specs)
+    nodes.transport.ensure_l2(node_spec(row), specs)
 
 
 def unplumb(nodes: NodeService, network_id: str, kind: str, bridge: str) -> None:
@@ -77,7 +78,7 @@ def unplumb(nodes: NodeService, network_id: str, kind: str, bridge: str) -> None
 
     def one(row: ComputeNode) -> str | None:
         try:
-            nodes.transport.remove_l2(_spec(row), spec)
+            nodes.transport.remove_l2(node_spec(row), spec)
         except LabError as exc:
             return exc.message
         return None

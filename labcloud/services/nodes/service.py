@@ -9,102 +9,37 @@ placement counts allocations rather than asking the hypervisor.
 from __future__ import annotations
 
 import builtins
-import re
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
-from labcloud.config import NODE_ROLES, NodeConfig
+from labcloud.config import NodeConfig
 from labcloud.db.models import Server, utcnow
 from labcloud.db.node_models import ComputeNode
 from labcloud.errors import Conflict, LabError, NotFound, Untrusted, UsageError
 from labcloud.names import check_name
-from labcloud.services.core import Hypervisor, NodeAgent, ServiceContext, admin_only, record_event
+from labcloud.services.core import ServiceContext, admin_only, record_event
+from labcloud.services.nodes.handles import NodeHandles
 from labcloud.services.nodes.interfaces import LocalProbe, NodeSpec, NodeTransport
-from labcloud.services.nodes.scheduler import Candidate
-
-LOCAL = "local"
-_FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-
-
-@dataclass
-class NodeView:
-    """A node as `node list` and `node show` present it."""
-
-    name: str
-    host: str
-    state: str  # up | down
-    status: str  # enabled | disabled
-    roles: tuple[str, ...]
-    zone: str
-    vcpus: int = 0
-    vcpus_used: int = 0
-    ram_mb: int = 0
-    ram_used_mb: int = 0
-    disk_gb: int = 0
-    disk_used_gb: int = 0
-    disk_free_gb: int = 0
-    servers: int = 0
-    fingerprint: str = ""
-    reason: str = ""  # why down, or why disabled
-    checked_at: datetime | None = None
-    shared_storage: bool = True  # sees the control node's state_dir (instance disks)
-    facts: dict[str, object] = field(default_factory=dict)
-
-    def candidate(self) -> Candidate:
-        return Candidate(
-            self.name,
-            self.status == "enabled",
-            self.state == "up",
-            self.roles,
-            self.zone,
-            self.vcpus,
-            self.ram_mb,
-            self.disk_gb,
-            self.vcpus_used,
-            self.ram_used_mb,
-            self.disk_used_gb,
-        )
+from labcloud.services.nodes.models import (
+    HOST_RE,
+    LOCAL,
+    USER_RE,
+    NodeView,
+    check_fingerprint,
+    check_roles,
+    fill_view,
+    node_spec,
+    older,
+)
 
 
-def check_fingerprint(value: str) -> str:
-    if not _FINGERPRINT_RE.fullmatch(value):
-        raise UsageError(
-            f"invalid fingerprint {value!r}",
-            "give it as `ssh-keygen -lf` prints it: SHA256:<43 characters>",
-        )
-    return value
-
-
-def _check_roles(roles: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    bad = [r for r in roles if r not in NODE_ROLES]
-    if bad or not roles:
-        raise UsageError(
-            f"invalid role(s) {', '.join(bad) or '(none)'}", f"roles are {', '.join(NODE_ROLES)}"
-        )
-    return tuple(dict.fromkeys(roles))
-
-
-def _spec(row: ComputeNode) -> NodeSpec:
-    return {
-        "name": row.name,
-        "host": row.host,
-        "port": row.port,
-        "user": row.user,
-        "key_file": row.key_file,
-        "libvirt_uri": row.libvirt_uri,
-    }
-
-
-class NodeService:
+class NodeService(NodeHandles):
     def __init__(
         self,
         ctx: ServiceContext,
@@ -144,7 +79,7 @@ class NodeService:
         the only way to trust a key. Nothing is kept when any step fails.
         """
         self._check_new(name, host, port, user, key_file, zone)
-        roles = _check_roles(roles)
+        roles = check_roles(roles)
         if trust_fingerprint is not None:
             check_fingerprint(trust_fingerprint)
         with self.ctx.store.read() as s:
@@ -178,7 +113,7 @@ class NodeService:
             fingerprint=fp,
         )
         try:
-            facts = self.transport.probe(_spec(row), self._probe_request())
+            facts = self.transport.probe(node_spec(row), self._probe_request())
         except LabError:
             self.transport.unpin(host, port)
             self.transport.forget(name)
@@ -196,11 +131,11 @@ class NodeService:
         check_name(zone, "availability zone")
         if name == LOCAL:
             raise UsageError("the node name 'local' is the machine labcloud runs on")
-        if not _HOST_RE.fullmatch(host):
+        if not HOST_RE.fullmatch(host):
             raise UsageError(f"invalid host {host!r}", "give a host name or an IP address")
         if not 1 <= port <= 65535:
             raise UsageError(f"invalid port {port}", "1-65535")
-        if not _USER_RE.fullmatch(user):
+        if not USER_RE.fullmatch(user):
             raise UsageError(f"invalid user name {user!r}")
         if key_file is not None and not Path(key_file).is_file():
             raise UsageError(f"SSH key {key_file} does not exist", "give a private key file")
@@ -285,7 +220,7 @@ class NodeService:
         facts = self.local_probe(self._probe_request())
         cfg = self.ctx.config.local_node
         view = NodeView(LOCAL, "localhost", "up", "enabled", cfg.roles, cfg.availability_zone)
-        _fill(view, facts, usage)
+        fill_view(view, facts, usage)
         view.checked_at = utcnow()
         return view
 
@@ -332,7 +267,7 @@ class NodeService:
 
         def one(row: ComputeNode) -> dict[str, object] | str:
             try:
-                return self.transport.probe(_spec(row), request)
+                return self.transport.probe(node_spec(row), request)
             except LabError as exc:
                 return exc.one_line()  # with what to check: shown by `node show`
 
@@ -353,7 +288,7 @@ class NodeService:
         with self.ctx.store.write() as s:
             for name, result in results:
                 current = s.get(ComputeNode, name)
-                if current is None or _older(since, current.checked_at):
+                if current is None or older(since, current.checked_at):
                     continue
                 was = current.state
                 if isinstance(result, str):
@@ -371,7 +306,7 @@ class NodeService:
         """Every remote node's connection spec and recorded state (for the broker)."""
         with self.ctx.store.read() as s:
             rows = list(s.exec(select(ComputeNode).order_by(ComputeNode.name)))
-        return [(_spec(r), r.state) for r in rows]
+        return [(node_spec(r), r.state) for r in rows]
 
     def probe_request(self) -> dict[str, object]:
         return self._probe_request()
@@ -452,7 +387,7 @@ class NodeService:
             current.user = user or current.user
             current.key_file = key_file or current.key_file
             if roles is not None:
-                current.roles = ",".join(_check_roles(roles))
+                current.roles = ",".join(check_roles(roles))
             current.availability_zone = zone or current.availability_zone
             if trust_fingerprint is not None:
                 current.fingerprint = trust_fingerprint
@@ -489,116 +424,3 @@ class NodeService:
             record_event(s, "node", name, name, "removed")
         self.transport.unpin(row.host, row.port)
         self.transport.forget(name)
-
-    # -- handles for other services -----------------------------------------------------
-    def hypervisor(self, name: str) -> Hypervisor:
-        if name == LOCAL:
-            return self.ctx.hypervisor
-        return self.transport.hypervisor(_spec(self._row(name)))
-
-    def agent(self, name: str) -> NodeAgent:
-        """The host agent for a server's files on a node: this process's own when the node
-        shares the state_dir, else the same agent code running on the node over SSH."""
-        if name == LOCAL:
-            return self.ctx.agent
-        row = self._row(name)
-        if row.shared_storage:
-            return self.ctx.agent
-        return self.transport.agent(_spec(row), str(self.ctx.state_dir))
-
-    def stage(
-        self, name: str, files: builtins.list[tuple[str, str]], report: Callable[[str], None]
-    ) -> None:
-        """Copy state_dir files (path, sha256) to a node that lacks them: first use only."""
-        row = self._row(name)
-        if row.shared_storage:
-            return
-        agent = self.transport.agent(_spec(row), str(self.ctx.state_dir))
-        for path, digest in files:
-
-            def progress(done: int, total: int, what: str = Path(path).name[:12]) -> None:
-                report(f"copying image {what} to {name}: {done * 100 // max(total, 1)}%")
-
-            if agent.copy_file(path, path, digest, progress):
-                with self.ctx.store.write() as s:
-                    record_event(s, "node", name, name, f"image {digest[:12]} copied, verified")
-
-    def filter_loaders(
-        self, moving: dict[str, str] | None = None
-    ) -> dict[str, Callable[[dict[str, object]], None]]:
-        """Where security group rules are loaded besides the local node: every node that is
-        up and holds servers, through the host agent running on it (shared storage or not).
-        A node whose last server just went still gets its (now empty) ruleset."""
-        with self.ctx.store.read() as s:
-            used = select(Server.node).distinct()
-            query = select(ComputeNode).where(
-                ComputeNode.state == "up",
-                or_(
-                    ComputeNode.name.in_(used),  # type: ignore[attr-defined]
-                    ComputeNode.name.in_(list((moving or {}).values())),  # type: ignore[attr-defined]
-                ),
-            )
-            rows = list(s.exec(query))
-        state_dir = str(self.ctx.state_dir)
-        return {r.name: self.transport.agent(_spec(r), state_dir).apply_filter for r in rows}
-
-    def set_link_up(self, name: str, tap: str, up: bool) -> None:
-        """A port's tap on the node its server runs on, through the host agent there."""
-        agent = self.transport.agent(_spec(self._row(name)), str(self.ctx.state_dir))
-        agent.set_link_up(tap, up)
-
-    def storage(self, name: str) -> str:
-        """Where a node's instance files live: "shared" (the control's state_dir, seen by
-        every node that shares it) or the node's own name (its private disk)."""
-        if name == LOCAL or self._row(name).shared_storage:
-            return "shared"
-        return name
-
-    def copy_files(
-        self,
-        source: str,
-        dest: str,
-        files: builtins.list[dict[str, object]],
-        report: Callable[[str], None],
-    ) -> None:
-        """Copy files ({"path", "size", "sha256"}) from one node's storage to another's,
-        each verified where it lands; the control relays between two private disks."""
-
-        def spec(name: str) -> NodeSpec | None:
-            return None if self.storage(name) == "shared" else _spec(self._row(name))
-
-        src, dst = spec(source), spec(dest)
-        for f in files:
-            path, size = str(f["path"]), int(f["size"])  # type: ignore[call-overload]
-            what = Path(path).name
-
-            def progress(done: int, total: int, what: str = what) -> None:
-                report(f"copying {what} to {dest}: {done * 100 // max(total, 1)}%")
-
-            self.transport.copy_file(src, dst, path, size, str(f["sha256"]), progress)
-
-    def address(self, name: str) -> str:
-        """Where other nodes reach this one (the migration stream goes there)."""
-        return self._row(name).host
-
-    def candidates(self) -> builtins.list[Candidate]:
-        """Every node as the scheduler sees it, freshly probed."""
-        return [view.candidate() for view in self.list(refresh=True)]
-
-
-def _fill(view: NodeView, facts: dict[str, object], usage: dict[str, tuple]) -> None:
-    view.facts = facts
-    view.vcpus = int(facts.get("vcpus", 0))  # type: ignore[call-overload]
-    view.ram_mb = int(facts.get("memory_mb", 0))  # type: ignore[call-overload]
-    view.disk_gb = int(facts.get("disk_gb", 0))  # type: ignore[call-overload]
-    view.disk_free_gb = int(facts.get("disk_free_gb", 0))  # type: ignore[call-overload]
-    n, vcpus, ram, disk = usage.get(view.name, (0, 0, 0, 0))
-    view.servers, view.vcpus_used, view.ram_used_mb, view.disk_used_gb = n, vcpus, ram, disk
-
-
-def _older(since: datetime | None, checked_at: datetime | None) -> bool:
-    """Whether a look begun at `since` is older than the check recorded at `checked_at`
-    (SQLite hands datetimes back without their UTC zone)."""
-    if since is None or checked_at is None:
-        return False
-    return since.replace(tzinfo=None) < checked_at.replace(tzinfo=None)

@@ -1,4 +1,4 @@
-"""The volume service's part in a server's life (server_parts.py): boot from volume and
+"""The volume service's part in a server's life (core/server_parts.py): boot from volume and
 volumes attached at create.
 
 `--volume VOL` boots from an existing volume, detached and kept when the server goes.

@@ -452,7 +452,7 @@ class VolumeService:
     ) -> None:
         snapshots.delete_steps(self, op, sid, name, vtype, location)
 
-    # -- attach / detach (volume_attach.py) -------------------------------------------
+    # -- attach / detach (attach.py) --------------------------------------------------
     @writes
     def attach(self, server: str, volume: str, device: str | None = None) -> Volume:
 
