@@ -1,6 +1,6 @@
 """Every remote node this process talks to: one SSH session and one libvirt Host each.
 
-Plain data in and out (see NodeTransport in services/node_interfaces.py).
+Plain data in and out (see NodeTransport in services/nodes/interfaces.py).
 """
 
 from __future__ import annotations

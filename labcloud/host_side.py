@@ -18,7 +18,7 @@ from typing import ClassVar, NoReturn
 
 from labcloud.config import LabConfig
 from labcloud.errors import BackendError
-from labcloud.services.interfaces import (
+from labcloud.services.core import (
     Hypervisor,
     L3Agent,
     NetworkAgent,
@@ -26,7 +26,7 @@ from labcloud.services.interfaces import (
     VolumeBackend,
     VolumeExporter,
 )
-from labcloud.services.node_interfaces import NodeTransport
+from labcloud.services.nodes import NodeTransport
 
 
 class SystemHost:

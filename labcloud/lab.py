@@ -13,30 +13,31 @@ from labcloud.config import LabConfig, load_config
 from labcloud.db.models import Server
 from labcloud.db.store import Store
 from labcloud.host_side import SystemHost, host_for
-from labcloud.services.access import Caller, current_caller
-from labcloud.services.changes import ChangeFeed
-from labcloud.services.cloud_init import SeedPart
-from labcloud.services.compute import ComputeService
-from labcloud.services.context import ServiceContext
-from labcloud.services.doctor import DoctorService, Finding
-from labcloud.services.flavors import FlavorService
-from labcloud.services.floating_ips import FloatingIPService
-from labcloud.services.identity import IdentityService
-from labcloud.services.images import ImageService
-from labcloud.services.interfaces import (
+from labcloud.services.compute import (
+    ComputeService,
+    DoctorService,
+    FlavorService,
+    KeypairService,
+    MigrationService,
+    PlacementPart,
+    SeedPart,
+    ServerSsh,
+)
+from labcloud.services.core import (
+    Caller,
+    ChangeFeed,
+    Finding,
     Hypervisor,
     L3Agent,
+    QuotaService,
+    ServiceContext,
+    current_caller,
 )
-from labcloud.services.keypairs import KeypairService
-from labcloud.services.migration import MigrationService
+from labcloud.services.identity import IdentityService
+from labcloud.services.images import ImageService
+from labcloud.services.l3 import FloatingIPService, RouterService, SecurityGroupService, l3_topology
 from labcloud.services.network import NetworkService
-from labcloud.services.node_networks import plumb, unplumb
-from labcloud.services.nodes import NodeService
-from labcloud.services.placement import PlacementPart
-from labcloud.services.quotas import QuotaService
-from labcloud.services.routers import RouterService, l3_topology
-from labcloud.services.security_groups import SecurityGroupService
-from labcloud.services.server_ssh import ServerSsh
+from labcloud.services.nodes import NodeService, plumb, unplumb
 from labcloud.services.stacks.service import StackService
 from labcloud.services.tokens import TokenService
 from labcloud.services.volumes import VolumeService

@@ -23,7 +23,7 @@ from labcloud.db.models import Image
 from labcloud.errors import LabError
 from labcloud.host_side import SystemHost
 from labcloud.lab import Lab
-from labcloud.services.interfaces import (
+from labcloud.services.core import (
     Hypervisor,
     L3Agent,
     NetworkAgent,
@@ -31,7 +31,7 @@ from labcloud.services.interfaces import (
     VolumeBackend,
     VolumeExporter,
 )
-from labcloud.services.node_interfaces import NodeTransport
+from labcloud.services.nodes import NodeTransport
 
 
 @dataclass

@@ -14,7 +14,7 @@ from labcloud.screens.create_forms import _networks, _subnets
 from labcloud.screens.forms import Choices, Field, Form, Report, Values, cli_line, flag
 
 from labcloud.errors import UsageError
-from labcloud.services.volume_devices import choose_device
+from labcloud.services.volumes import choose_device
 
 
 def _servers(lab: Any) -> list[tuple[str, str]]:

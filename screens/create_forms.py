@@ -21,9 +21,9 @@ from labcloud.screens.forms import (
 )
 
 from labcloud.errors import UsageError
-from labcloud.services.ipam import parse_cidr
-from labcloud.services.security_groups import RuleRequest, parse_port_range
-from labcloud.services.server_parts import CreateRequest
+from labcloud.services.core import CreateRequest
+from labcloud.services.l3 import RuleRequest, parse_port_range
+from labcloud.services.network import parse_cidr
 
 MAX_USER_DATA = 64 * 1024
 

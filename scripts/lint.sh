@@ -21,6 +21,7 @@ if "$VENV/python" scripts/lint_tree.py "$TREE"; then
   # grimp imports `labcloud` from the tree, where the mapped subpackages are on disk;
   # from inside it, since lint-imports puts its working directory first on sys.path.
   step import-linter env -C "$TREE" PYTHONPATH=. "$PWD/$VENV/lint-imports" "$PWD/pyproject.toml" --no-cache
+  step import-cycles env -C "$TREE" PYTHONPATH=. "$PWD/$VENV/lint-imports" "$PWD/scripts/import_cycles.toml" --no-cache
 else
   failed+=("lint-tree")
 fi
@@ -29,4 +30,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
   echo "lint: FAILED: ${failed[*]}" >&2
   exit 1
 fi
-echo "lint: ruff, mypy and import-linter passed"
+echo "lint: ruff, mypy, import-linter and import-cycles passed"

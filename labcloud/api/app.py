@@ -21,7 +21,7 @@ from labcloud.config import LabConfig
 from labcloud.errors import LabError
 from labcloud.host_side import SystemHost, host_for
 from labcloud.lab import Lab
-from labcloud.services.access import Caller
+from labcloud.services.core import Caller
 from labcloud.services.tokens import Grant
 
 log = logging.getLogger("labcloud.api")

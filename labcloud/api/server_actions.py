@@ -14,7 +14,7 @@ from typing import Any
 
 from labcloud.api.http import ApiError, Call, Reply, member, optional
 from labcloud.api.servers import summary
-from labcloud.services.server_parts import CreateRequest
+from labcloud.services.core import CreateRequest
 
 
 def _networks(body: dict[str, Any], request: CreateRequest) -> None:

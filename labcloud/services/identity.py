@@ -23,8 +23,14 @@ from labcloud.db.stack_models import Stack
 from labcloud.db.volume_models import Volume, VolumeSnapshot
 from labcloud.errors import ConfigError, Conflict, NotFound, UsageError
 from labcloud.names import check_name, new_uuid
-from labcloud.services.access import ADMIN_PROJECT, ROLES, admin_only
-from labcloud.services.context import ServiceContext, find, record_event
+from labcloud.services.core import (
+    ADMIN_PROJECT,
+    ROLES,
+    ServiceContext,
+    admin_only,
+    find,
+    record_event,
+)
 
 # What a project can still hold, in the order a refused delete lists it.
 OWNED: tuple[tuple[str, type], ...] = (

@@ -22,8 +22,7 @@ from sqlmodel import Session, col, delete, select
 from labcloud.db.identity_models import ApiToken, RoleAssignment, User
 from labcloud.db.models import Project, utcnow
 from labcloud.errors import Unauthorized, UsageError
-from labcloud.services.access import ADMIN_PROJECT, ROLES, implies
-from labcloud.services.context import ServiceContext
+from labcloud.services.core import ADMIN_PROJECT, ROLES, ServiceContext, implies
 
 # bcrypt reads at most 72 bytes; a longer password would be silently cut.
 MAX_PASSWORD_BYTES = 72

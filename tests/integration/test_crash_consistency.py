@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from labcloud.services.journal import FAULT_ENV
+from labcloud.services.core import FAULT_ENV
 from tests.harness import Node
 from tests.harness.node import LABCLOUD_BIN
 

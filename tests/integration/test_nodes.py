@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from labcloud.errors import EXIT_CODES
-from labcloud.services.journal import FAULT_ENV
-from labcloud.services.netnames import dhcp_netns
+from labcloud.services.core import FAULT_ENV, dhcp_netns
 from tests.harness import Node
 from tests.harness.cluster import (
     SshNode,

@@ -212,7 +212,7 @@ def test_bad_volume_input_is_refused_and_nothing_is_half_made(lab: Node) -> None
 def test_a_killed_volume_operation_is_finished_or_rolled_back(
     lab: Node, fault: str, argv: tuple[str, ...], left: bool
 ) -> None:
-    from labcloud.services.journal import FAULT_ENV
+    from labcloud.services.core import FAULT_ENV
     from tests.harness.node import LABCLOUD_BIN
 
     lab.labcloud("volume", "create", "base", "--size", "1")

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from labcloud.screens.app import LabApp
 
 from labcloud.lab import Lab
-from labcloud.services.access import Caller
+from labcloud.services.core import Caller
 from tests.tui.conftest import settle
 
 FIXED_DIR = Path("/tmp/labcloud-tui-snapshots")

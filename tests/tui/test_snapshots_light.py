@@ -18,7 +18,7 @@ import pytest
 from labcloud.screens.app import LabApp
 
 from labcloud.lab import Lab
-from labcloud.services.access import Caller
+from labcloud.services.core import Caller
 from tests.tui.conftest import settle
 from tests.tui.test_snapshots import snap_lab  # noqa: F401 - the fixture
 

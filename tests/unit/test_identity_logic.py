@@ -6,9 +6,8 @@ import pytest
 
 from labcloud.config import QuotasConfig
 from labcloud.errors import UsageError
-from labcloud.services.access import Caller, current_caller, implies
+from labcloud.services.core import RESOURCES, Caller, current_caller, implies
 from labcloud.services.identity import check_role
-from labcloud.services.quota_usage import RESOURCES
 
 
 def test_root_is_the_admin_and_sudo_makes_the_caller_the_sudo_user() -> None:

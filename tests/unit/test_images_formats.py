@@ -9,7 +9,7 @@ import pytest
 from labcloud.backends import image_store
 
 from labcloud.errors import UsageError
-from labcloud.services.image_formats import detect, plan_import
+from labcloud.services.images import detect, plan_import
 
 
 def qemu_facts(fmt: str, **specific: object) -> dict[str, object]:

@@ -11,8 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from labcloud.errors import UsageError
-from labcloud.services.keypairs import fingerprint, normalize_public_key
-from labcloud.services.server_ssh import ssh_argv
+from labcloud.services.compute import fingerprint, normalize_public_key, ssh_argv
 
 
 def openssh(key: object) -> str:

@@ -12,10 +12,9 @@ import pytest
 from labcloud.config import LabConfig, SiteConfig
 from labcloud.db.store import Store
 from labcloud.errors import Conflict, UsageError
-from labcloud.services import ipam, netnames
-from labcloud.services.context import ServiceContext
+from labcloud.services.core import ServiceContext, netnames
 from labcloud.services.identity import IdentityService
-from labcloud.services.network import NetworkService
+from labcloud.services.network import NetworkService, ipam
 
 ip = ipaddress.ip_address
 

@@ -9,7 +9,7 @@ import pytest
 from labcloud.backends.dnsmasq import Dnsmasq, _hosts_text
 
 from labcloud.errors import UsageError
-from labcloud.services.ipam import check_ipv6_modes, eui64
+from labcloud.services.network import check_ipv6_modes, eui64
 
 
 def test_a_slaac_address_is_the_prefix_and_the_macs_modified_eui64() -> None:

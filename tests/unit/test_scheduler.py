@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labcloud.errors import Conflict
-from labcloud.services.scheduler import Candidate, Demand, Ratios, schedule
+from labcloud.services.nodes import Candidate, Demand, Ratios, schedule
 
 NANO = Demand(vcpus=1, ram_mb=128, disk_gb=1)
 

@@ -9,7 +9,7 @@ import pytest
 from labcloud.backends.cloud_init_seed import build_seed, read_seed
 
 from labcloud.errors import UsageError
-from labcloud.services.cloud_init import network_config, seed_files, user_data
+from labcloud.services.compute import network_config, seed_files, user_data
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxJ8Qy6pQ2W3z5kq2f1iQ7mM6oPq7m8fR2Y3w8nQ2x1 me@lab"
 SERVER = "3f1c3a8e-1111-4222-8333-944455556666"

@@ -8,8 +8,14 @@ import pytest
 
 from labcloud.config import parse_config
 from labcloud.errors import ConfigError, Conflict, UsageError
-from labcloud.services.volume_devices import CANDIDATES, choose_device, serial_of
-from labcloud.services.volumes import GIB, check_size, gib_ceil
+from labcloud.services.volumes import (
+    CANDIDATES,
+    GIB,
+    check_size,
+    choose_device,
+    gib_ceil,
+    serial_of,
+)
 
 
 def test_the_first_free_device_after_the_root_disk() -> None:

@@ -149,7 +149,7 @@ def network_delete(lab: Lab, a: Any) -> str:
     example="labcloud network topology -f json",
 )
 def network_topology(lab: Lab, a: Any) -> Record | str:
-    from labcloud.services.topology import render
+    from labcloud.services.network import render
 
     graph = lab.network.topology()
     if a.format == "table":

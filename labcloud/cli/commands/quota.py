@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
-from labcloud.services.quota_usage import COUNTERS, RESOURCES
+from labcloud.services.core import COUNTERS, RESOURCES
 
 if TYPE_CHECKING:
     from labcloud.lab import Lab

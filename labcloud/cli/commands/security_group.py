@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from labcloud.cli.each import each
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
-from labcloud.services.security_groups import RuleRequest
+from labcloud.services.l3 import RuleRequest
 
 if TYPE_CHECKING:
     from labcloud.lab import Lab

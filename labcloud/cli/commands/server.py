@@ -10,7 +10,7 @@ from labcloud.cli.output import Record, Table
 from labcloud.cli.progress import Progress
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
-from labcloud.services.server_parts import CreateRequest
+from labcloud.services.core import CreateRequest
 
 if TYPE_CHECKING:
     from labcloud.lab import Lab

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from labcloud.cli.output import Record, Table
 from labcloud.cli.registry import arg, command
 from labcloud.errors import UsageError
-from labcloud.services.access import ROLES
+from labcloud.services.core import ROLES
 
 if TYPE_CHECKING:
     from labcloud.lab import Lab

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from labcloud.errors import Conflict, LabError, NotFound, UsageError
-from labcloud.services.security_groups import RuleRequest
-from labcloud.services.server_parts import CreateRequest
+from labcloud.services.core import CreateRequest
+from labcloud.services.l3 import RuleRequest
 from labcloud.services.stacks.plan import rule_key
 from labcloud.services.stacks.schema import KINDS
 

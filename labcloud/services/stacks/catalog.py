@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labcloud.services.security_groups import DEFAULT
+from labcloud.services.l3 import DEFAULT
 
 LISTERS = {
     "flavor": lambda lab: lab.flavors.list(),

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import select
 
 from labcloud.db.models import ServerSeed
-from labcloud.services.security_groups import DEFAULT
+from labcloud.services.l3 import DEFAULT
 from labcloud.services.stacks.schema import KINDS, REQUIRED
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")

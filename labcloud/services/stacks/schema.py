@@ -16,8 +16,7 @@ from typing import Any
 
 from labcloud.errors import ConfigError, LabError
 from labcloud.names import check_name
-from labcloud.services.access import ROLES
-from labcloud.services.quota_usage import RESOURCES
+from labcloud.services.core import RESOURCES, ROLES
 from labcloud.services.stacks.params import Parameters, substitute
 from labcloud.services.stacks.source import SourceFile
 

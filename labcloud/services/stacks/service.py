@@ -22,8 +22,7 @@ from labcloud.db.models import utcnow
 from labcloud.db.stack_models import Stack, StackResource
 from labcloud.errors import ConfigError, Conflict, NotFound
 from labcloud.names import new_uuid
-from labcloud.services.access import writes
-from labcloud.services.context import ServiceContext, find, record_event
+from labcloud.services.core import ServiceContext, find, record_event, writes
 from labcloud.services.stacks import export as exporter
 from labcloud.services.stacks.actions import Actions
 from labcloud.services.stacks.apply import Applier

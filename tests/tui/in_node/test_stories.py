@@ -17,8 +17,8 @@ from labcloud.screens.serial import SerialConsole
 
 from labcloud.errors import LabError
 from labcloud.lab import Lab
-from labcloud.services.security_groups import RuleRequest
-from labcloud.services.server_parts import CreateRequest
+from labcloud.services.core import CreateRequest
+from labcloud.services.l3 import RuleRequest
 from tests.tui.conftest import screen_text, settle
 from tests.tui.in_node.conftest import fill, row, select_row, submit, until
 
