@@ -59,8 +59,34 @@ def spawn_module(module: str, *args: str) -> None:
         os.closerange(3, 1 << 16)
         os.execv(sys.executable, [sys.executable, "-m", module, *args])
 
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        # A threaded caller (`labcloud serve`): a Python-level fork there can deadlock in the
+        # child on a lock another thread held (the intermediate child's own fork runs
+        # Python's at-fork handlers), and the caller would wait on it for good. subprocess
+        # runs no Python between fork and exec; the fresh interpreter detaches as above.
+        import subprocess
+
+        with contextlib.suppress(OSError):
+            subprocess.run(
+                [sys.executable, "-c", _TRAMPOLINE, module, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=30,
+                check=False,
+            )
+        return
     with contextlib.suppress(OSError):
         detach(run)
+
+
+# Run by a fresh, single-threaded interpreter: detach(), then exec the module.
+_TRAMPOLINE = (
+    "import sys\n"
+    "from labcloud.detached import spawn_module\n"
+    "spawn_module(sys.argv[1], *sys.argv[2:])\n"
+)
 
 
 def source_stamp() -> dict[str, int]:

@@ -6,10 +6,8 @@ asking for a later one gets Nova's 406, and one asking for `latest` gets 2.1.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from labcloud.api import server_actions
 from labcloud.api.http import ApiError, ApiService, Call, Reply, Route, link, member
 from labcloud.api.servers import detail, summary
 
@@ -179,18 +177,6 @@ def server(call: Call, server_id: str) -> Reply:
     return Reply(200, {"server": detail(call, call.lab.compute.get(server_id))}, headers)
 
 
-def _versioned(handler: Callable[..., Reply]) -> Callable[..., Reply]:
-    """A handler whose reply carries the microversion headers (406 for one not offered)."""
-
-    def run(call: Call, **args: str) -> Reply:
-        headers = microversion(call)
-        reply = handler(call, **args)
-        reply.headers.update(headers)
-        return reply
-
-    return run
-
-
 def error_body(status: int, message: str) -> object:
     kind = {
         400: "badRequest",
@@ -215,9 +201,6 @@ API = ApiService(
         Route(("GET",), "/v2.1", version, auth=False),
         Route(("GET",), "/v2.1/", version, auth=False),
         Route(("GET",), "/v2.1/servers", servers),
-        Route(("POST",), "/v2.1/servers", _versioned(server_actions.create)),
-        Route(("DELETE",), "/v2.1/servers/<server_id>", _versioned(server_actions.delete)),
-        Route(("POST",), "/v2.1/servers/<server_id>/action", _versioned(server_actions.action)),
         Route(("GET",), "/v2.1/servers/detail", servers_detail),
         Route(("GET",), "/v2.1/servers/<server_id>", server),
         Route(("GET",), "/v2.1/flavors", flavors),

@@ -6,6 +6,7 @@ request then works on a lab that recovers nothing (labcloud/api/app.py).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import socket
@@ -52,6 +53,8 @@ def serve(lab: Lab, threads: int = 16) -> None:
         raise BackendError(f"cannot listen on {url(config)}: {exc.strerror or exc}") from None
     # SIGTERM ends it as Ctrl-C does; the workers are stopped on the way out.
     signal.signal(signal.SIGTERM, _exit)
+    # `kill -USR1 PID` prints every thread's stack to the log: a stuck request shows where.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     print(
         f"labcloud serve: OpenStack API on {url(config)}/identity/v3", file=sys.stderr, flush=True
     )

@@ -19,7 +19,9 @@ import sys
 from labcloud.cli import forkserver_protocol as proto
 from labcloud.detached import spawn_module
 
-INTERACTIVE = (("tui",), ("server", "ssh"), ("console", "connect"))
+# Run in this process, never in a fork server's child: the interactive ones, and `serve`,
+# a long-lived threaded server that must own its process (its signals, its threads).
+INTERACTIVE = (("tui",), ("server", "ssh"), ("console", "connect"), ("serve",))
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
