@@ -314,6 +314,17 @@ class ApiConfig(_Strict):
     port: int = Field(default=5000, ge=1, le=65535)  # Keystone's port
     token_hours: float = Field(default=1.0, gt=0, le=24 * 30)  # as Keystone: an hour
 
+    @property
+    def url(self) -> str:
+        """Where the API answers, e.g. http://127.0.0.1:5000 (IPv6 in brackets)."""
+        host = f"[{self.bind}]" if ":" in self.bind else self.bind
+        return f"http://{host}:{self.port}"
+
+    @property
+    def auth_url(self) -> str:
+        """What the openstack client is given as OS_AUTH_URL."""
+        return f"{self.url}/identity/v3"
+
     @field_validator("bind")
     @classmethod
     def _address(cls, value: str) -> str:

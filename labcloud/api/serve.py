@@ -21,12 +21,6 @@ from labcloud.errors import BackendError
 from labcloud.lab import Lab
 
 
-def url(config: LabConfig) -> str:
-    host = config.api.bind
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{config.api.port}"
-
-
 def check(config: LabConfig, timeout: float = 2.0) -> bool:
     """Whether something answers on the API's address."""
     family = socket.AF_INET6 if ":" in config.api.bind else socket.AF_INET
@@ -50,14 +44,12 @@ def serve(lab: Lab, threads: int = 16) -> None:
     try:
         server.prepare()
     except OSError as exc:
-        raise BackendError(f"cannot listen on {url(config)}: {exc.strerror or exc}") from None
+        raise BackendError(f"cannot listen on {config.api.url}: {exc.strerror or exc}") from None
     # SIGTERM ends it as Ctrl-C does; the workers are stopped on the way out.
     signal.signal(signal.SIGTERM, _exit)
     # `kill -USR1 PID` prints every thread's stack to the log: a stuck request shows where.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    print(
-        f"labcloud serve: OpenStack API on {url(config)}/identity/v3", file=sys.stderr, flush=True
-    )
+    print(f"labcloud serve: OpenStack API on {config.api.auth_url}", file=sys.stderr, flush=True)
     try:
         server.serve()
     except (KeyboardInterrupt, SystemExit):

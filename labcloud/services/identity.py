@@ -226,10 +226,8 @@ class IdentityService:
                 "make one: labcloud user create NAME --project admin --role admin; "
                 "labcloud user set NAME --password-prompt",
             )
-        api = self.ctx.config.api
-        host = f"[{api.bind}]" if ":" in api.bind else api.bind
         return {
-            "auth_url": f"http://{host}:{api.port}/identity/v3",
+            "auth_url": self.ctx.config.api.auth_url,
             "username": caller.name,
             "project_name": self.ctx.project.name,
             "user_domain_name": "Default",

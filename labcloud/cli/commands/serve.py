@@ -22,7 +22,7 @@ def serve(lab: Lab, a: Any) -> Record | str:
     # Imported here: the API's server and WSGI stack are not loaded by other commands.
     from labcloud.api import serve as api
 
-    auth_url = f"{api.url(lab.config)}/identity/v3"
+    auth_url = lab.config.api.auth_url
     if a.check:
         if not api.check(lab.config):
             raise Unavailable(
